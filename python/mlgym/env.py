@@ -1,0 +1,158 @@
+"""The Gymnasium environment over the Rust core."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+
+from mlgym import _core
+from mlgym._paths import config_roots
+from mlgym.spaces import UnicodeText
+
+RewardFn = Callable[[dict[str, Any]], float]
+
+#: Largest observation or action the spaces admit when no cap is set.
+_UNBOUNDED = 1 << 30
+
+
+def default_process_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment of the agent's shell and graders on the local backend.
+
+    Nothing else is inherited from the host (API keys stay out of the sandbox); the
+    current interpreter's ``bin`` comes first on ``PATH``.
+    """
+    bin_dir = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")
+    env = {"PATH": f"{bin_dir}{os.pathsep}{path}"}
+    for key in ("LANG", "LC_ALL", "TZ", "TMPDIR"):
+        if key in os.environ:
+            env[key] = os.environ[key]
+    if extra:
+        env.update({str(k): str(v) for k, v in extra.items()})
+    return env
+
+
+class MLGymEnv(gym.Env[str, str]):
+    """One MLGym task as a Gymnasium environment.
+
+    The sandbox starts on the first :meth:`reset`; later resets restore the workspace
+    and restart the shell without a new sandbox. Actions are shell commands or MLGym's
+    interface commands (``open``, ``edit``, ``validate``, ``submit``, ...).
+    """
+
+    metadata = {"render_modes": ["ansi"]}
+
+    def __init__(
+        self,
+        task: str | os.PathLike[str],
+        *,
+        backend: str = "local",
+        config_root: str | os.PathLike[str] | None = None,
+        max_steps: int = 50,
+        reward: str | RewardFn = "final",
+        failure_reward: float = -1.0,
+        observation_limit: int | None = 50_000,
+        env_vars: Mapping[str, Any] | None = None,
+        process_env: Mapping[str, str] | None = None,
+        python: str | None = None,
+        workspace: str | os.PathLike[str] | None = None,
+        short_timeout: float | None = None,
+        long_timeout: float | None = None,
+        no_output_timeout: float | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        if backend != "local":
+            raise ValueError(
+                f"backend {backend!r} is not available yet; use backend='local'"
+            )
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}")
+        self._reward_fn: RewardFn | None = None
+        if callable(reward):
+            self._reward_fn = reward
+            reward_mode = "final"
+        else:
+            reward_mode = str(reward)
+        self.render_mode = render_mode
+        self._core = _core.Env(
+            os.fspath(task),
+            config_roots=[str(p) for p in config_roots(config_root)],
+            max_steps=int(max_steps),
+            reward_mode=reward_mode,
+            failure_reward=float(failure_reward),
+            observation_limit=observation_limit,
+            process_env=default_process_env(process_env),
+            shell_vars=[(str(k), str(v)) for k, v in (env_vars or {}).items()],
+            python=python or sys.executable,
+            workspace=None if workspace is None else os.fspath(workspace),
+            short_timeout=short_timeout,
+            long_timeout=long_timeout,
+            no_output_timeout=no_output_timeout,
+        )
+        limit = observation_limit + 4096 if observation_limit else _UNBOUNDED
+        self.observation_space = UnicodeText(max_length=limit)
+        self.action_space = UnicodeText(max_length=_UNBOUNDED)
+        self.spec_task_id = self._core.task_id
+        self._last_observation = ""
+
+    @property
+    def task_id(self) -> str:
+        """The task id."""
+        return self._core.task_id
+
+    @property
+    def description(self) -> str:
+        """The task statement (the first observation)."""
+        return self._core.description
+
+    @property
+    def workspace(self) -> str | None:
+        """The workspace directory once the sandbox is up."""
+        return self._core.workspace
+
+    @property
+    def task_config(self) -> dict[str, Any]:
+        """The task config (MLGym's schema plus our extensions)."""
+        return json.loads(self._core.task_config_json())
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        super().reset(seed=seed)
+        if seed is not None and seed < 0:
+            raise ValueError("seed must be a non-negative integer")
+        obs, info_json = self._core.reset(seed)
+        self._last_observation = obs
+        return obs, json.loads(info_json)
+
+    def step(self, action: str) -> tuple[str, SupportsFloat, bool, bool, dict[str, Any]]:
+        if not isinstance(action, str):
+            raise TypeError(f"action must be a str, got {type(action).__name__}")
+        obs, reward, terminated, truncated, info_json = self._core.step(action)
+        info = json.loads(info_json)
+        if self._reward_fn is not None:
+            reward = float(self._reward_fn(info))
+        self._last_observation = obs
+        return obs, reward, terminated, truncated, info
+
+    def render(self) -> str | None:
+        if self.render_mode == "ansi":
+            return self._last_observation
+        return None
+
+    def close(self) -> None:
+        core = getattr(self, "_core", None)
+        if core is not None:
+            core.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass

@@ -1,0 +1,297 @@
+//! Grading: the task's evaluation in a fresh process, from pristine grader files, with
+//! secret files present only while it runs, and metrics taken only from a line that
+//! carries a per-grading nonce (docs/grading.md).
+
+use crate::sandbox::{ExecRequest, Sandbox, SandboxError};
+use crate::task::LoadedTask;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+/// Metrics reported by a grader.
+pub type Metrics = BTreeMap<String, f64>;
+
+/// Why a grading produced no metrics. The messages are MLGym's where it has one.
+#[derive(Debug, thiserror::Error)]
+pub enum GradingError {
+    /// No submission artefact.
+    #[error("Submission artefact not found. You have to produce a valid submission artefact as described in the task description to validate your results.")]
+    SubmissionNotFound,
+    /// The grader's output had no metrics.
+    #[error("Failed to decode metrics from evaluation script. Output:\n---\n{output}\n---\nPlease make sure the evaluation script prints the metrics in json format.")]
+    EvaluationFormat {
+        /// What the grader printed.
+        output: String,
+    },
+    /// The grader ran past its time limit.
+    #[error("Evaluation timed out after {seconds} seconds and was stopped.")]
+    Timeout {
+        /// The limit.
+        seconds: u64,
+    },
+    /// The task has no evaluation script.
+    #[error("This task has no evaluation script (evaluation_paths is empty).")]
+    NoEvaluation,
+    /// The sandbox failed (infrastructure).
+    #[error("grading infrastructure failed: {0}")]
+    Sandbox(#[from] SandboxError),
+}
+
+impl GradingError {
+    /// MLGym's exit-status prefix for a failed final evaluation.
+    pub fn exit_status_prefix(&self) -> &'static str {
+        match self {
+            Self::SubmissionNotFound => "submission_not_found",
+            Self::EvaluationFormat { .. } | Self::NoEvaluation => "evaluation_format_error",
+            Self::Timeout { .. } => "evaluation_timeout",
+            Self::Sandbox(_) => "infra_error",
+        }
+    }
+
+    /// True when the failure is the platform's, not the agent's.
+    pub fn is_infra(&self) -> bool {
+        matches!(self, Self::Sandbox(_))
+    }
+}
+
+/// A successful grading.
+#[derive(Debug, Clone)]
+pub struct Graded {
+    /// The metrics.
+    pub metrics: Metrics,
+    /// The submission artefact as MLGym reports it.
+    pub submission: String,
+    /// Grader run time.
+    pub elapsed: Duration,
+}
+
+/// How a grading is run.
+#[derive(Debug, Clone)]
+pub struct GradingOptions {
+    /// Seed handed to the grader.
+    pub seed: u64,
+    /// Time limit.
+    pub timeout: Duration,
+    /// Interpreter that runs graders.
+    pub python: String,
+    /// Environment for the grader (PATH and the like).
+    pub env: BTreeMap<String, String>,
+}
+
+fn nonce() -> String {
+    let mut bytes = [0u8; 16];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut bytes);
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Finds the host source of a workspace-relative evaluation path among the starter code.
+fn pristine_source(task: &LoadedTask, rel: &str) -> Option<std::path::PathBuf> {
+    let name = Path::new(rel).file_name()?;
+    for entry in &task.config.starter_code {
+        let src = task.root.join(entry);
+        if src.is_file()
+            && src.file_name() == Some(name)
+            && Path::new(rel).components().count() == 1
+        {
+            return Some(src);
+        }
+        if src.is_dir() {
+            // `starter_code: [dir]` lands as `<ws>/<dir basename>/...`.
+            let base = src.file_name()?;
+            if let Ok(inner) = Path::new(rel).strip_prefix(base) {
+                let candidate = src.join(inner);
+                if candidate.is_file() {
+                    return Some(candidate);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Parses metrics: our nonce line first; MLGym's conventions as a fallback for graders
+/// written for MLGym (whole stdout as JSON, or the first line starting with `{`).
+///
+/// Tasks that declare `metrics` (our schema extension) are graded strictly: only the
+/// nonce line counts.
+pub fn parse_metrics(stdout: &str, nonce: &str, allow_fallback: bool) -> Option<Metrics> {
+    let tag = format!("MLGYM-METRICS {nonce} ");
+    if let Some(line) = stdout.lines().rev().find(|l| l.starts_with(&tag)) {
+        return json_metrics(&line[tag.len()..]);
+    }
+    if !allow_fallback || stdout.lines().any(|l| l.starts_with("MLGYM-METRICS ")) {
+        // A metrics line with the wrong nonce is a forgery, not a fallback case.
+        return None;
+    }
+    json_metrics(stdout.trim()).or_else(|| {
+        stdout
+            .lines()
+            .find(|l| l.trim().starts_with('{'))
+            .and_then(json_metrics)
+    })
+}
+
+fn json_metrics(text: &str) -> Option<Metrics> {
+    let value: serde_json::Value = serde_json::from_str(text.trim()).ok()?;
+    let obj = value.as_object()?;
+    let mut out = Metrics::new();
+    for (k, v) in obj {
+        out.insert(k.clone(), v.as_f64()?);
+    }
+    Some(out)
+}
+
+/// Grades the current workspace.
+pub fn grade(
+    sandbox: &mut dyn Sandbox,
+    task: &LoadedTask,
+    opts: &GradingOptions,
+) -> Result<Graded, GradingError> {
+    let cfg = &task.config;
+    let eval_rel = cfg
+        .evaluation_paths
+        .first()
+        .ok_or(GradingError::NoEvaluation)?;
+    let ws = sandbox.workspace();
+    let mut args: Vec<String> = Vec::new();
+    let submission = match cfg.task_entrypoint.as_str() {
+        "CSVSubmissionTasks" => {
+            let path = format!("{ws}/submission.csv");
+            if !Path::new(&path).is_file() && sandbox.describe().starts_with("local") {
+                return Err(GradingError::SubmissionNotFound);
+            }
+            args.extend(["--submission_file".into(), path.clone()]);
+            path
+        }
+        "ModelSubmissionTasks" => {
+            let found = find_first_yaml(Path::new(&ws));
+            let Some(path) = found else {
+                return Err(GradingError::SubmissionNotFound);
+            };
+            args.extend(["--config_fname".into(), path.clone()]);
+            path
+        }
+        _ => {
+            // Python tasks: the agent's editable starter file (MLGym reports target.py).
+            let editable = cfg
+                .starter_code
+                .iter()
+                .filter_map(|s| {
+                    Path::new(s)
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                })
+                .find(|n| {
+                    n != Path::new(eval_rel)
+                        .file_name()
+                        .map_or("", |f| f.to_str().unwrap_or(""))
+                });
+            format!("{ws}/{}", editable.unwrap_or_else(|| eval_rel.clone()))
+        }
+    };
+    let grading_dir = sandbox.make_private_dir()?;
+    let result = (|| {
+        let eval_src = pristine_source(task, eval_rel).ok_or(GradingError::NoEvaluation)?;
+        let eval_name = Path::new(eval_rel)
+            .file_name()
+            .map_or("evaluate.py".to_string(), |n| {
+                n.to_string_lossy().into_owned()
+            });
+        sandbox.copy_in(&eval_src, &grading_dir, &eval_name)?;
+        for secret in &cfg.secret_files {
+            let src = task.root.join(secret);
+            let name = src
+                .file_name()
+                .map_or(secret.clone(), |n| n.to_string_lossy().into_owned());
+            sandbox.copy_in(&src, &grading_dir, &name)?;
+        }
+        let nonce = nonce();
+        let mut env = opts.env.clone();
+        env.insert("MLGYM_WORKSPACE".into(), ws.clone());
+        env.insert("MLGYM_GRADING_SEED".into(), opts.seed.to_string());
+        env.insert("PYTHONDONTWRITEBYTECODE".into(), "1".into());
+        let mut argv = vec![opts.python.clone(), format!("{grading_dir}/{eval_name}")];
+        argv.extend(args);
+        let out = sandbox.exec(&ExecRequest {
+            argv,
+            cwd: ws.clone(),
+            env,
+            stdin: format!("{nonce}\n").into_bytes(),
+            timeout: opts.timeout,
+        })?;
+        if out.timed_out {
+            return Err(GradingError::Timeout {
+                seconds: opts.timeout.as_secs(),
+            });
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        match parse_metrics(&stdout, &nonce, cfg.metrics.is_empty()) {
+            Some(metrics) if out.status == 0 => Ok(Graded {
+                metrics,
+                submission: submission.clone(),
+                elapsed: out.elapsed,
+            }),
+            _ => {
+                let mut output = stdout.trim_end().to_string();
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                if !stderr.trim().is_empty() {
+                    if !output.is_empty() {
+                        output.push('\n');
+                    }
+                    output.push_str(stderr.trim_end());
+                }
+                Err(GradingError::EvaluationFormat { output })
+            }
+        }
+    })();
+    sandbox.remove(&grading_dir);
+    result
+}
+
+fn find_first_yaml(dir: &Path) -> Option<String> {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let mut entries: Vec<_> = std::fs::read_dir(&d)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        entries.sort();
+        for p in &entries {
+            if p.is_file() && p.extension().is_some_and(|e| e == "yaml") {
+                return Some(p.to_string_lossy().into_owned());
+            }
+        }
+        stack.extend(entries.into_iter().filter(|p| p.is_dir()).rev());
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nonce_line_wins_and_forgeries_lose() {
+        let out = "{\"Score\": 99}\nMLGYM-METRICS abc {\"Score\": 1.5}\n";
+        assert_eq!(parse_metrics(out, "abc", true).unwrap()["Score"], 1.5);
+        assert!(parse_metrics("MLGYM-METRICS bad {\"Score\": 9}", "abc", true).is_none());
+        assert!(parse_metrics("{\"Score\": 99}", "abc", false).is_none());
+    }
+
+    #[test]
+    fn mlgym_fallbacks() {
+        assert_eq!(
+            parse_metrics("{\"r2\": 0.5}", "n", true).unwrap()["r2"],
+            0.5
+        );
+        assert_eq!(
+            parse_metrics("log\n{\"a\": 1}\nmore", "n", true).unwrap()["a"],
+            1.0
+        );
+        assert!(parse_metrics("nothing", "n", true).is_none());
+    }
+}

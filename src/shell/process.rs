@@ -1,0 +1,212 @@
+//! A shell transport over a child process's pipes (the local backend).
+
+use super::transport::{ReadResult, ShellTransport};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// How to start one local bash process.
+#[derive(Debug, Clone)]
+pub struct ProcessSpec {
+    /// Working directory of the new shell.
+    pub cwd: PathBuf,
+    /// The complete process environment (nothing is inherited from the host).
+    pub env: Vec<(String, String)>,
+}
+
+/// A bash process whose stdout and stderr share one pipe.
+pub struct ProcessTransport {
+    child: Child,
+    stdin: File,
+    output: File,
+}
+
+fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` is a valid two-element array for pipe2 to fill.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 succeeded, so both descriptors are open and owned by us.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+impl ProcessTransport {
+    /// Starts `/bin/bash --norc --noprofile` (argv[0] `/bin/bash`) as its own process
+    /// group, a child subreaper (so descendants stay in its tree), and killed when the
+    /// thread that started it dies.
+    pub fn spawn(spec: &ProcessSpec) -> std::io::Result<Self> {
+        let (out_read, out_write) = pipe()?;
+        let err_write = out_write.try_clone()?;
+        let mut cmd = Command::new("/bin/bash");
+        cmd.arg0("/bin/bash")
+            .args(["--norc", "--noprofile"])
+            .current_dir(&spec.cwd)
+            .env_clear()
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::from(out_write))
+            .stderr(Stdio::from(err_write))
+            .process_group(0);
+        // SAFETY: only async-signal-safe prctl calls run between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn()?;
+        let stdin = child
+            .stdin
+            .take()
+            .map(|s| File::from(OwnedFd::from(s)))
+            .ok_or_else(|| std::io::Error::other("no stdin pipe"))?;
+        Ok(Self {
+            child,
+            stdin,
+            output: File::from(out_read),
+        })
+    }
+
+    /// Process id of the shell.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl ShellTransport for ProcessTransport {
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stdin.write_all(bytes)?;
+        self.stdin.flush()
+    }
+
+    fn read(&mut self, buf: &mut [u8], wait: Duration) -> std::io::Result<ReadResult> {
+        let mut pfd = libc::pollfd {
+            fd: self.output.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let millis = wait.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: pfd is a valid pollfd for the duration of the call.
+        let ready = unsafe { libc::poll(&mut pfd, 1, millis) };
+        if ready < 0 {
+            let err = std::io::Error::last_os_error();
+            if err.kind() == std::io::ErrorKind::Interrupted {
+                return Ok(ReadResult::Timeout);
+            }
+            return Err(err);
+        }
+        if ready == 0 {
+            return Ok(ReadResult::Timeout);
+        }
+        match self.output.read(buf)? {
+            0 => Ok(ReadResult::Eof),
+            n => Ok(ReadResult::Data(n)),
+        }
+    }
+
+    fn kill_descendants(&mut self) -> std::io::Result<usize> {
+        Ok(kill_tree(self.child.id() as i32, false))
+    }
+
+    fn terminate(&mut self) {
+        kill_tree(self.child.id() as i32, true);
+        // SAFETY: signalling our own child's process group.
+        unsafe {
+            libc::kill(-(self.child.id() as i32), libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
+
+    fn exit_status(&mut self) -> Option<i32> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => Some(status.code().unwrap_or_else(|| {
+                use std::os::unix::process::ExitStatusExt;
+                128 + status.signal().unwrap_or(0)
+            })),
+            _ => None,
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("local bash (pid {})", self.child.id())
+    }
+}
+
+impl Drop for ProcessTransport {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
+
+/// Every process whose parent chain leads to `root`, found by one scan of /proc.
+pub fn descendants(root: i32) -> Vec<i32> {
+    let mut parents: Vec<(i32, i32)> = Vec::new();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            if let Some(ppid) = read_ppid(pid) {
+                parents.push((pid, ppid));
+            }
+        }
+    }
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+fn read_ppid(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may contain spaces: parse after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Kills every descendant of `root` (and `root` itself when `include_root`), repeating
+/// until none is left, since a dying child may fork. Returns how many were signalled.
+pub fn kill_tree(root: i32, include_root: bool) -> usize {
+    let mut total = 0;
+    for _ in 0..20 {
+        let pids = descendants(root);
+        if pids.is_empty() {
+            break;
+        }
+        for pid in &pids {
+            // SAFETY: sending a signal has no memory-safety preconditions.
+            unsafe {
+                libc::kill(*pid, libc::SIGKILL);
+            }
+        }
+        total += pids.len();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    if include_root {
+        // SAFETY: as above.
+        unsafe {
+            libc::kill(root, libc::SIGKILL);
+        }
+    }
+    total
+}

@@ -1,0 +1,479 @@
+//! The persistent bash session: one round trip per command, timeouts, respawn.
+
+use super::line_model::MlgymLineModel;
+use super::transport::{ReadResult, ShellFactory, ShellTransport};
+use super::ShellError;
+use std::time::{Duration, Instant};
+
+/// Raw output kept per command: the head and the tail; the middle of a flood is dropped
+/// (and counted) so a command printing gigabytes cannot exhaust memory.
+const RAW_HEAD_LIMIT: usize = 8 << 20;
+const RAW_TAIL_LIMIT: usize = 2 << 20;
+/// How long to wait for the step marker after killing a timed-out command's processes.
+const AFTER_KILL_GRACE: Duration = Duration::from_secs(2);
+
+/// Limits for one command.
+#[derive(Debug, Clone, Copy)]
+pub struct CommandLimits {
+    /// Longest total run time.
+    pub timeout: Duration,
+    /// Longest stretch without any output.
+    pub no_output_timeout: Duration,
+}
+
+/// Which limit a command hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeoutKind {
+    /// The total time limit.
+    Total,
+    /// The no-output limit.
+    NoOutput,
+}
+
+/// The shell-side state after a command.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShellState {
+    /// `open_file` as MLGym reports it: the open file's real path, or `n/a`.
+    pub open_file: String,
+    /// The shell's working directory.
+    pub working_dir: String,
+}
+
+/// What one command produced.
+#[derive(Debug, Clone)]
+pub struct CommandOutcome {
+    /// Raw bytes the command printed (stdout and stderr interleaved), marker removed.
+    pub raw: Vec<u8>,
+    /// Bytes dropped from the middle of a flood of output.
+    pub dropped_bytes: usize,
+    /// Exit code, when the command finished normally.
+    pub exit_code: Option<i32>,
+    /// State after the command.
+    pub state: ShellState,
+    /// Set when a limit was hit.
+    pub timed_out: Option<TimeoutKind>,
+    /// Set when the shell died during the command and a new one was started.
+    pub shell_restarted: Option<i32>,
+    /// Wall time of the round trip.
+    pub elapsed: Duration,
+}
+
+/// Bounded output buffer: head, then a rolling tail.
+struct OutputBuffer {
+    head: Vec<u8>,
+    tail: std::collections::VecDeque<u8>,
+    dropped: usize,
+}
+
+impl OutputBuffer {
+    fn new() -> Self {
+        Self {
+            head: Vec::new(),
+            tail: std::collections::VecDeque::new(),
+            dropped: 0,
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        let room = RAW_HEAD_LIMIT.saturating_sub(self.head.len());
+        let (to_head, rest) = bytes.split_at(room.min(bytes.len()));
+        self.head.extend_from_slice(to_head);
+        self.tail.extend(rest);
+        if self.tail.len() > RAW_TAIL_LIMIT {
+            let excess = self.tail.len() - RAW_TAIL_LIMIT;
+            self.tail.drain(..excess);
+            self.dropped += excess;
+        }
+    }
+
+    /// The last `n` bytes seen (for finding a marker split across reads).
+    fn recent(&self, n: usize) -> Vec<u8> {
+        if self.tail.is_empty() {
+            let start = self.head.len().saturating_sub(n);
+            return self.head[start..].to_vec();
+        }
+        let tail: Vec<u8> = self.tail.iter().copied().collect();
+        let start = tail.len().saturating_sub(n);
+        tail[start..].to_vec()
+    }
+
+    fn into_bytes(self) -> (Vec<u8>, usize) {
+        let mut out = self.head;
+        if self.dropped > 0 {
+            out.extend_from_slice(
+                format!("\n[... {} bytes of output omitted ...]\n", self.dropped).as_bytes(),
+            );
+        }
+        out.extend(self.tail);
+        (out, self.dropped)
+    }
+
+    fn len(&self) -> usize {
+        self.head.len() + self.tail.len()
+    }
+}
+
+/// A persistent bash session speaking the step protocol of
+/// `docs/internals/shell-protocol.md`.
+pub struct ShellSession {
+    factory: Box<dyn ShellFactory>,
+    transport: Box<dyn ShellTransport>,
+    startup: Vec<(String, String)>,
+    nonce: String,
+    seq: u64,
+    lines_sent: u64,
+    model: MlgymLineModel,
+    state: ShellState,
+    restarts: u32,
+}
+
+fn random_nonce() -> String {
+    let mut bytes = [0u8; 8];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut bytes);
+    }
+    if bytes == [0u8; 8] {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        bytes = ((t as u64) ^ u64::from(std::process::id())).to_le_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Quotes a string for bash as a single word.
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+impl ShellSession {
+    /// Starts a session: spawns bash, sources the runtime, applies `startup` shell
+    /// variables (MLGym's ACI defaults, then the caller's), and `cd`s to `cwd`.
+    pub fn start(
+        factory: Box<dyn ShellFactory>,
+        cwd: &str,
+        startup: Vec<(String, String)>,
+    ) -> Result<Self, ShellError> {
+        let transport = factory.spawn().map_err(ShellError::Spawn)?;
+        let mut session = Self {
+            factory,
+            transport,
+            startup,
+            nonce: random_nonce(),
+            seq: 0,
+            lines_sent: 0,
+            model: MlgymLineModel::default(),
+            state: ShellState {
+                open_file: "n/a".into(),
+                working_dir: cwd.to_string(),
+            },
+            restarts: 0,
+        };
+        session.initialise(cwd, false)?;
+        Ok(session)
+    }
+
+    fn initialise(&mut self, cwd: &str, restore: bool) -> Result<(), ShellError> {
+        self.lines_sent = 0;
+        let mut script = String::new();
+        script.push_str(
+            "WINDOW=1000; OVERLAP=2; CURRENT_LINE=0; CURRENT_FILE=; SEARCH_RESULTS=(); SEARCH_FILES=(); SEARCH_INDEX=0\n",
+        );
+        for (name, value) in &self.startup {
+            script.push_str(&format!("{name}={}\n", shell_quote(value)));
+        }
+        script.push_str(&format!(
+            "export __MLGYM_STATE_FILE={}\nsource {}\n",
+            shell_quote(&self.factory.state_file()),
+            shell_quote(&self.factory.runtime_path())
+        ));
+        if restore {
+            script.push_str("source \"$__MLGYM_STATE_FILE\" >/dev/null 2>&1\n");
+        }
+        script.push_str(&format!("cd {} 2>/dev/null\n", shell_quote(cwd)));
+        self.send(script.as_bytes())?;
+        // A sync step: proves the shell is up and drains anything start-up printed.
+        let limits = CommandLimits {
+            timeout: Duration::from_secs(30),
+            no_output_timeout: Duration::from_secs(30),
+        };
+        let outcome = self.round_trip("true", limits, false)?;
+        if outcome.exit_code.is_none() {
+            return Err(ShellError::Startup(
+                String::from_utf8_lossy(&outcome.raw).into_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, bytes: &[u8]) -> Result<(), ShellError> {
+        self.lines_sent += bytes.iter().filter(|b| **b == b'\n').count() as u64;
+        self.transport.write_all(bytes).map_err(ShellError::Io)
+    }
+
+    /// Current state (after the last command).
+    pub fn state(&self) -> &ShellState {
+        &self.state
+    }
+
+    /// How many times the shell was restarted after dying.
+    pub fn restarts(&self) -> u32 {
+        self.restarts
+    }
+
+    /// Runs one agent action (already guarded and stripped) with MLGym's semantics.
+    pub fn run(
+        &mut self,
+        action: &str,
+        limits: CommandLimits,
+    ) -> Result<CommandOutcome, ShellError> {
+        let outcome = self.round_trip(action, limits, true)?;
+        Ok(outcome)
+    }
+
+    /// Records a step that the env answered without the shell (for the line model).
+    pub fn note_env_step(&mut self) {
+        self.model.after_env_step();
+    }
+
+    fn round_trip(
+        &mut self,
+        action: &str,
+        limits: CommandLimits,
+        model_lines: bool,
+    ) -> Result<CommandOutcome, ShellError> {
+        self.seq += 1;
+        let seq = self.seq;
+        let delim = format!("__MLGYM_{}_{seq}", self.nonce);
+        let head = format!("__mlgym_pre {seq} <<'{delim}'\n{action}\n{delim}\n");
+        let head_lines = head.bytes().filter(|b| *b == b'\n').count() as u64;
+        let eval_line_unpadded = self.lines_sent + head_lines + 1;
+        let pad = if model_lines {
+            self.model
+                .eval_line(action)
+                .saturating_sub(eval_line_unpadded)
+        } else {
+            0
+        };
+        let mut bytes = head.into_bytes();
+        bytes.extend(std::iter::repeat_n(b'\n', pad as usize));
+        bytes.extend_from_slice(
+            format!(
+                "eval \"$__mlgym_cmd\" </dev/null; __mlgym_post {} {seq} $?\n",
+                self.nonce
+            )
+            .as_bytes(),
+        );
+        let start = Instant::now();
+        if let Err(err) = self.send(&bytes) {
+            // The shell is gone before we could even write: restart and report.
+            let status = self.transport.exit_status();
+            self.respawn()?;
+            if model_lines {
+                self.model.after_shell_step(action, false);
+            }
+            return Ok(CommandOutcome {
+                raw: format!("(could not send the command: {err})").into_bytes(),
+                dropped_bytes: 0,
+                exit_code: None,
+                state: self.state.clone(),
+                timed_out: None,
+                shell_restarted: Some(status.unwrap_or(-1)),
+                elapsed: start.elapsed(),
+            });
+        }
+        let marker = format!("\x1eMLGYM:{}:{seq}:", self.nonce).into_bytes();
+        let mut out = OutputBuffer::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut last_output = Instant::now();
+        let mut timed_out = None;
+        let mut kill_deadline: Option<Instant> = None;
+        loop {
+            let now = Instant::now();
+            let deadline = match kill_deadline {
+                Some(d) => d,
+                None => (start + limits.timeout).min(last_output + limits.no_output_timeout),
+            };
+            if now >= deadline {
+                if kill_deadline.is_some() {
+                    // The marker never came after the kill: the shell itself is stuck.
+                    self.transport.terminate();
+                    self.respawn()?;
+                    break;
+                }
+                timed_out = Some(if now >= start + limits.timeout {
+                    TimeoutKind::Total
+                } else {
+                    TimeoutKind::NoOutput
+                });
+                let _ = self.transport.kill_descendants();
+                kill_deadline = Some(Instant::now() + AFTER_KILL_GRACE);
+                continue;
+            }
+            match self
+                .transport
+                .read(&mut buf, deadline - now)
+                .map_err(ShellError::Io)?
+            {
+                ReadResult::Timeout => continue,
+                ReadResult::Eof => {
+                    let status = self.transport.exit_status();
+                    self.transport.terminate();
+                    let status = status
+                        .or_else(|| self.transport.exit_status())
+                        .unwrap_or(-1);
+                    self.respawn()?;
+                    if model_lines {
+                        self.model.after_shell_step(action, true);
+                    }
+                    let (raw, dropped) = out.into_bytes();
+                    return Ok(CommandOutcome {
+                        raw,
+                        dropped_bytes: dropped,
+                        exit_code: None,
+                        state: self.state.clone(),
+                        timed_out,
+                        shell_restarted: Some(status),
+                        elapsed: start.elapsed(),
+                    });
+                }
+                ReadResult::Data(n) => {
+                    last_output = Instant::now();
+                    let scan_len = n + marker.len() + 256;
+                    out.push(&buf[..n]);
+                    if let Some(done) = self.try_finish(&mut out, &marker, scan_len)? {
+                        let (raw, dropped) = out.into_bytes();
+                        let ran = done.ran;
+                        self.state = done.state.clone();
+                        if model_lines {
+                            self.model.after_shell_step(action, ran);
+                        }
+                        return Ok(CommandOutcome {
+                            raw,
+                            dropped_bytes: dropped,
+                            exit_code: Some(done.code),
+                            state: done.state,
+                            timed_out,
+                            shell_restarted: None,
+                            elapsed: start.elapsed(),
+                        });
+                    }
+                }
+            }
+        }
+        if model_lines {
+            self.model.after_shell_step(action, true);
+        }
+        let (raw, dropped) = out.into_bytes();
+        Ok(CommandOutcome {
+            raw,
+            dropped_bytes: dropped,
+            exit_code: None,
+            state: self.state.clone(),
+            timed_out,
+            shell_restarted: Some(-1),
+            elapsed: start.elapsed(),
+        })
+    }
+
+    /// Looks for the complete marker near the end of the output; when found, reads the
+    /// trailer and strips it from the buffer.
+    fn try_finish(
+        &mut self,
+        out: &mut OutputBuffer,
+        marker: &[u8],
+        scan_len: usize,
+    ) -> Result<Option<Finished>, ShellError> {
+        let recent = out.recent(scan_len.max(marker.len() + 4096));
+        let Some(pos) = find(&recent, marker) else {
+            return Ok(None);
+        };
+        let after = &recent[pos + marker.len()..];
+        let Some(end) = find(after, b"\x1e\n") else {
+            return Ok(None);
+        };
+        let trailer = String::from_utf8_lossy(&after[..end]).into_owned();
+        // Strip the marker (and the newline the runtime prints before it) from the output.
+        let remove = recent.len() - pos;
+        truncate_end(out, remove);
+        let mut parts = trailer.split('\x1f');
+        let code_field = parts.next().unwrap_or("");
+        let (code, ran) = match code_field.strip_prefix('!') {
+            Some(c) => (c.parse().unwrap_or(-1), false),
+            None => (code_field.parse().unwrap_or(-1), true),
+        };
+        let working_dir = parts.next().unwrap_or("").to_string();
+        let open_file = parts.next().unwrap_or("").to_string();
+        let open_file = if open_file.is_empty() {
+            "n/a".to_string()
+        } else {
+            open_file
+        };
+        Ok(Some(Finished {
+            code,
+            ran,
+            state: ShellState {
+                open_file,
+                working_dir,
+            },
+        }))
+    }
+
+    fn respawn(&mut self) -> Result<(), ShellError> {
+        self.restarts += 1;
+        self.transport = self.factory.spawn().map_err(ShellError::Spawn)?;
+        let cwd = self.state.working_dir.clone();
+        self.initialise(&cwd, true)?;
+        // The respawned shell reports its own state on the sync step.
+        Ok(())
+    }
+
+    /// Kills everything the shell started (not the shell).
+    pub fn interrupt(&mut self) -> usize {
+        self.transport.kill_descendants().unwrap_or(0)
+    }
+
+    /// Kills the shell and everything under it.
+    pub fn terminate(&mut self) {
+        self.transport.terminate();
+    }
+}
+
+struct Finished {
+    code: i32,
+    ran: bool,
+    state: ShellState,
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || haystack.len() < needle.len() {
+        return None;
+    }
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn truncate_end(out: &mut OutputBuffer, mut n: usize) {
+    while n > 0 && !out.tail.is_empty() {
+        out.tail.pop_back();
+        n -= 1;
+    }
+    let keep = out.head.len().saturating_sub(n);
+    out.head.truncate(keep);
+    // Drop the newline the runtime prints before the marker.
+    if out.tail.is_empty() {
+        if out.head.last() == Some(&b'\n') {
+            out.head.pop();
+        }
+    } else if out.tail.back() == Some(&b'\n') {
+        out.tail.pop_back();
+    }
+    let _ = out.len();
+}
+
+impl Drop for ShellSession {
+    fn drop(&mut self) {
+        self.transport.terminate();
+    }
+}
