@@ -1,0 +1,44 @@
+"""The ``mlgym`` command."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# Subcommand modules, imported lazily so `mlgym --help` stays fast.
+_SUBCOMMANDS = ("mlgym.bench", "mlgym.scoring.cli")
+
+
+def _cmd_tasks(args: argparse.Namespace) -> int:
+    import mlgym
+
+    for task_id in mlgym.list_tasks(args.config_root):
+        print(task_id)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlgym", description="mlgym-rs command line")
+    sub = parser.add_subparsers(dest="command", required=True)
+    tasks = sub.add_parser("tasks", help="list task ids")
+    tasks.add_argument("--config-root", default=None)
+    tasks.set_defaults(func=_cmd_tasks)
+    for name in _SUBCOMMANDS:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func = args.func
+    return int(func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
