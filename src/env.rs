@@ -301,6 +301,16 @@ impl Env {
         c
     }
 
+    /// Host folders holding the task's secret files: hidden from the agent's shell.
+    fn secret_dirs(&self) -> Vec<PathBuf> {
+        self.task
+            .config
+            .secret_files
+            .iter()
+            .filter_map(|rel| self.task.root.join(rel).parent().map(PathBuf::from))
+            .collect()
+    }
+
     fn workspace_entries(&self) -> Vec<(PathBuf, String, bool)> {
         let cfg = &self.task.config;
         let mut entries = Vec::new();
@@ -331,6 +341,7 @@ impl Env {
             let sandbox = LocalSandbox::create(LocalSandboxConfig {
                 workspace: self.config.workspace.clone(),
                 env: self.config.process_env.clone(),
+                hide_paths: self.secret_dirs(),
             })?;
             self.sandbox = Some(Box::new(sandbox));
         }

@@ -33,6 +33,7 @@ impl Session {
         let sandbox = LocalSandbox::create(LocalSandboxConfig {
             workspace: Some(config.workspace),
             env: config.process_env,
+            hide_paths: Vec::new(),
         })?;
         let ws = sandbox.workspace();
         let shell = ShellSession::start(sandbox.shell_factory(), &ws, config.shell_vars)?;

@@ -21,6 +21,8 @@ pub struct LocalSandboxConfig {
     pub workspace: Option<PathBuf>,
     /// Environment of the shell and of graders (nothing else is inherited from the host).
     pub env: BTreeMap<String, String>,
+    /// Host directories the agent's shell must not see (where secret files live).
+    pub hide_paths: Vec<PathBuf>,
 }
 
 /// A local episode: `<tmp>/mlgym-<uid>/episodes/<id>/{workspace,home,runtime,private}`.
@@ -29,6 +31,7 @@ pub struct LocalSandbox {
     workspace: PathBuf,
     owns_workspace: bool,
     env: BTreeMap<String, String>,
+    hide_paths: Vec<PathBuf>,
     live: Arc<Mutex<Vec<(i32, PathBuf)>>>,
     private_dirs: u64,
     stopped: bool,
@@ -142,11 +145,21 @@ impl LocalSandbox {
             "MLGYM_RUNTIME_DIR".into(),
             root.join("runtime").to_string_lossy().into_owned(),
         );
+        // Hide the real directories; a path the workspace lives under cannot be hidden.
+        let mut hide_paths: Vec<PathBuf> = config
+            .hide_paths
+            .iter()
+            .filter_map(|p| p.canonicalize().ok())
+            .filter(|p| p.is_dir() && !workspace.starts_with(p) && !root.starts_with(p))
+            .collect();
+        hide_paths.sort();
+        hide_paths.dedup();
         Ok(Self {
             root,
             workspace,
             owns_workspace,
             env,
+            hide_paths,
             live: Arc::new(Mutex::new(Vec::new())),
             private_dirs: 0,
             stopped: false,
@@ -206,6 +219,7 @@ impl Sandbox for LocalSandbox {
                     .iter()
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect(),
+                hide_paths: self.hide_paths.clone(),
             },
             root: self.root.clone(),
             live: Arc::clone(&self.live),

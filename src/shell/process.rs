@@ -16,6 +16,9 @@ pub struct ProcessSpec {
     pub cwd: PathBuf,
     /// The complete process environment (nothing is inherited from the host).
     pub env: Vec<(String, String)>,
+    /// Directories made invisible to the shell (an empty tmpfs is mounted over each in a
+    /// private mount namespace): where the task's secret files live on the host.
+    pub hide_paths: Vec<PathBuf>,
 }
 
 /// A bash process whose stdout and stderr share one pipe.
@@ -52,11 +55,24 @@ impl ProcessTransport {
             .stdout(Stdio::from(out_write))
             .stderr(Stdio::from(err_write))
             .process_group(0);
-        // SAFETY: only async-signal-safe prctl calls run between fork and exec.
+        let hide: Vec<std::ffi::CString> = spec
+            .hide_paths
+            .iter()
+            .filter_map(|p| std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).ok())
+            .collect();
+        let ids = unsafe { (libc::getuid(), libc::getgid()) };
+        let maps = [
+            std::ffi::CString::new(format!("{0} {0} 1", ids.0)).unwrap_or_default(),
+            std::ffi::CString::new(format!("{0} {0} 1", ids.1)).unwrap_or_default(),
+        ];
+        // SAFETY: between fork and exec only raw syscalls run, on data prepared above.
         unsafe {
-            cmd.pre_exec(|| {
+            cmd.pre_exec(move || {
                 libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+                if !hide.is_empty() {
+                    hide_in_private_namespace(&hide, &maps)?;
+                }
                 Ok(())
             });
         }
@@ -142,6 +158,64 @@ impl Drop for ProcessTransport {
     fn drop(&mut self) {
         self.terminate();
     }
+}
+
+/// Enters a private mount namespace (directly as root, else inside a user namespace
+/// that maps our own uid and gid) and mounts an empty read-only tmpfs over each path.
+///
+/// # Safety
+/// Runs between fork and exec: raw syscalls only, no allocation.
+unsafe fn hide_in_private_namespace(
+    paths: &[std::ffi::CString],
+    maps: &[std::ffi::CString; 2],
+) -> std::io::Result<()> {
+    if libc::unshare(libc::CLONE_NEWNS) != 0 {
+        if libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        write_proc(c"/proc/self/setgroups", c"deny")?;
+        write_proc(c"/proc/self/uid_map", &maps[0])?;
+        write_proc(c"/proc/self/gid_map", &maps[1])?;
+    }
+    if libc::mount(
+        std::ptr::null(),
+        c"/".as_ptr(),
+        std::ptr::null(),
+        libc::MS_REC | libc::MS_PRIVATE,
+        std::ptr::null(),
+    ) != 0
+    {
+        return Err(std::io::Error::last_os_error());
+    }
+    for path in paths {
+        if libc::mount(
+            c"tmpfs".as_ptr(),
+            path.as_ptr(),
+            c"tmpfs".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_RDONLY,
+            c"size=4k,mode=0555".as_ptr().cast(),
+        ) != 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// # Safety
+/// Raw syscalls only (used between fork and exec).
+unsafe fn write_proc(path: &std::ffi::CStr, text: &std::ffi::CStr) -> std::io::Result<()> {
+    let fd = libc::open(path.as_ptr(), libc::O_WRONLY);
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let bytes = text.to_bytes();
+    let n = libc::write(fd, bytes.as_ptr().cast(), bytes.len());
+    libc::close(fd);
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Every process whose parent chain leads to `root`, found by one scan of /proc.
