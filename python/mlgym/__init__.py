@@ -25,6 +25,7 @@ from mlgym.errors import (
 )
 from mlgym.registration import register_envs
 from mlgym.session import RunResult, Session
+from mlgym.vector import MLGymVectorEnv, make_vec, reset_async, step_async
 
 __version__ = _core.__version__
 
@@ -32,6 +33,7 @@ __all__ = [
     "EnvClosedError",
     "MLGymEnv",
     "MLGymError",
+    "MLGymVectorEnv",
     "ResetNeededError",
     "RunResult",
     "SandboxError",
@@ -43,6 +45,9 @@ __all__ = [
     "list_tasks",
     "load_task",
     "make",
+    "make_vec",
+    "reset_async",
+    "step_async",
 ]
 
 

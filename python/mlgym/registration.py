@@ -18,6 +18,7 @@ def register_envs() -> list[str]:
         gym.register(
             id=env_id,
             entry_point="mlgym.env:MLGymEnv",
+            vector_entry_point="mlgym.vector:make_vec",
             kwargs={"task": task_id},
             nondeterministic=False,
         )

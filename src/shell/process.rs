@@ -76,7 +76,7 @@ impl ProcessTransport {
                 Ok(())
             });
         }
-        let mut child = cmd.spawn()?;
+        let mut child = spawn_from_long_lived_thread(cmd)?;
         let stdin = child
             .stdin
             .take()
@@ -216,6 +216,38 @@ unsafe fn write_proc(path: &std::ffi::CStr, text: &std::ffi::CStr) -> std::io::R
         return Err(std::io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Spawns `cmd` from one process-wide thread that never exits.
+///
+/// `PR_SET_PDEATHSIG` fires when the *thread* that forked the child exits, not the
+/// process; shells started from a short-lived worker thread would otherwise be killed
+/// with it.
+fn spawn_from_long_lived_thread(cmd: Command) -> std::io::Result<Child> {
+    use std::sync::mpsc;
+    use std::sync::{Mutex, OnceLock};
+    type Request = (Command, mpsc::Sender<std::io::Result<Child>>);
+    static SPAWNER: OnceLock<Mutex<mpsc::Sender<Request>>> = OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Request>();
+        let _ = std::thread::Builder::new()
+            .name("mlgym-spawner".into())
+            .spawn(move || {
+                for (mut cmd, reply) in rx {
+                    let _ = reply.send(cmd.spawn());
+                }
+            });
+        Mutex::new(tx)
+    });
+    let (reply_tx, reply_rx) = mpsc::channel();
+    spawner
+        .lock()
+        .map_err(|_| std::io::Error::other("spawner lock poisoned"))?
+        .send((cmd, reply_tx))
+        .map_err(|_| std::io::Error::other("spawner thread is gone"))?;
+    reply_rx
+        .recv()
+        .map_err(|_| std::io::Error::other("spawner thread is gone"))?
 }
 
 /// Every process whose parent chain leads to `root`, found by one scan of /proc.
