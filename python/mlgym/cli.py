@@ -8,7 +8,12 @@ import sys
 from collections.abc import Sequence
 
 # Subcommand modules, imported lazily so `mlgym --help` stays fast.
-_SUBCOMMANDS = ("mlgym.bench", "mlgym.scoring.cli")
+_SUBCOMMANDS = (
+    "mlgym.bench",
+    "mlgym.scoring.cli",
+    "mlgym.agent.cli",
+    "mlgym.viewer.cli",
+)
 
 
 def _cmd_tasks(args: argparse.Namespace) -> int:
