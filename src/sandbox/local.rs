@@ -32,6 +32,7 @@ pub struct LocalSandbox {
     owns_workspace: bool,
     env: BTreeMap<String, String>,
     hide_paths: Vec<PathBuf>,
+    state_file: PathBuf,
     live: Arc<Mutex<Vec<(i32, PathBuf)>>>,
     private_dirs: u64,
     stopped: bool,
@@ -78,6 +79,17 @@ pub fn copy_tree(src: &Path, dst: &Path, read_only: bool) -> Result<(), SandboxE
         }
     }
     Ok(())
+}
+
+/// A private folder on tmpfs for the shell's per-step state file: the runtime rewrites
+/// it after every command, which costs ~4x more on an overlay `/tmp`.
+fn fast_state_dir() -> Option<PathBuf> {
+    // SAFETY: getuid has no preconditions.
+    let uid = unsafe { libc::getuid() };
+    let dir = Path::new("/dev/shm").join(format!("mlgym-{uid}"));
+    std::fs::create_dir_all(&dir).ok()?;
+    set_mode(&dir, 0o700).ok()?;
+    Some(dir)
 }
 
 /// Removes a tree even where write permission was dropped.
@@ -154,12 +166,22 @@ impl LocalSandbox {
             .collect();
         hide_paths.sort();
         hide_paths.dedup();
+        let state_file = fast_state_dir()
+            .map(|d| {
+                d.join(format!(
+                    "{}.state",
+                    root.file_name()
+                        .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+                ))
+            })
+            .unwrap_or_else(|| root.join("home/.mlgym_shell_state"));
         Ok(Self {
             root,
             workspace,
             owns_workspace,
             env,
             hide_paths,
+            state_file,
             live: Arc::new(Mutex::new(Vec::new())),
             private_dirs: 0,
             stopped: false,
@@ -175,6 +197,7 @@ impl LocalSandbox {
 struct LocalShellFactory {
     spec: ProcessSpec,
     root: PathBuf,
+    state_file: PathBuf,
     live: Arc<Mutex<Vec<(i32, PathBuf)>>>,
 }
 
@@ -198,10 +221,7 @@ impl ShellFactory for LocalShellFactory {
     }
 
     fn state_file(&self) -> String {
-        self.root
-            .join("home/.mlgym_shell_state")
-            .to_string_lossy()
-            .into_owned()
+        self.state_file.to_string_lossy().into_owned()
     }
 }
 
@@ -222,6 +242,7 @@ impl Sandbox for LocalSandbox {
                 hide_paths: self.hide_paths.clone(),
             },
             root: self.root.clone(),
+            state_file: self.state_file.clone(),
             live: Arc::clone(&self.live),
         })
     }
@@ -297,6 +318,7 @@ impl Sandbox for LocalSandbox {
         } else {
             remove_tree(&self.root);
         }
+        let _ = std::fs::remove_file(&self.state_file);
     }
 
     fn describe(&self) -> String {
