@@ -6,6 +6,15 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+/// A temporary workspace removed when the test ends.
+struct TempWorkspace(PathBuf);
+
+impl Drop for TempWorkspace {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 fn temp_workspace(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "mlgym-test-{tag}-{}-{}",
@@ -17,7 +26,7 @@ fn temp_workspace(tag: &str) -> PathBuf {
     dir
 }
 
-fn session(tag: &str, timeout: f64) -> (Session, PathBuf) {
+fn session(tag: &str, timeout: f64) -> (Session, TempWorkspace) {
     let ws = temp_workspace(tag);
     let mut env = BTreeMap::new();
     env.insert(
@@ -35,7 +44,10 @@ fn session(tag: &str, timeout: f64) -> (Session, PathBuf) {
             observation_limit: Some(20_000),
         },
     };
-    (Session::start(config).expect("session starts"), ws)
+    (
+        Session::start(config).expect("session starts"),
+        TempWorkspace(ws),
+    )
 }
 
 #[test]
@@ -44,7 +56,7 @@ fn echo_and_state() {
     let out = s.run("echo hello && false").unwrap();
     assert_eq!(out.observation, "hello");
     assert_eq!(out.exit_code, Some(1));
-    let ws_real = ws.canonicalize().unwrap();
+    let ws_real = ws.0.canonicalize().unwrap();
     assert_eq!(out.state.working_dir, ws_real.to_string_lossy());
     assert_eq!(out.state.open_file, "n/a");
     let out = s.run("mkdir -p sub && cd sub").unwrap();

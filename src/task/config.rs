@@ -133,12 +133,12 @@ pub fn render_description(template: &str, dataset_docs: &str) -> Result<String, 
     while let Some(i) = rest.find(['{', '}']) {
         out.push_str(&rest[..i]);
         let tail = &rest[i..];
-        if tail.starts_with("{{") {
+        if let Some(after) = tail.strip_prefix("{{") {
             out.push('{');
-            rest = &tail[2..];
-        } else if tail.starts_with("}}") {
+            rest = after;
+        } else if let Some(after) = tail.strip_prefix("}}") {
             out.push('}');
-            rest = &tail[2..];
+            rest = after;
         } else if tail.starts_with('{') {
             let end = tail.find('}').ok_or("unmatched '{' in description")?;
             let field = &tail[1..end];
