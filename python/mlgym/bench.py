@@ -127,7 +127,7 @@ def run_bench(
             report["memory_shell_per_env_mb"] = shell_kb / 1024
         barrier = threading.Barrier(n + 1)
 
-        def worker(e: mlgym.MLGymEnv) -> None:
+        def worker(e: mlgym.MLGymEnv, barrier: threading.Barrier = barrier) -> None:
             barrier.wait()
             for _ in range(steps_per_env):
                 e.step("true")

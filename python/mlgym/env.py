@@ -68,9 +68,7 @@ class MLGymEnv(gym.Env[str, str]):
         render_mode: str | None = None,
     ) -> None:
         if backend != "local":
-            raise ValueError(
-                f"backend {backend!r} is not available yet; use backend='local'"
-            )
+            raise ValueError(f"backend {backend!r} is not available yet; use backend='local'")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}")
         self._reward_fn: RewardFn | None = None

@@ -98,7 +98,10 @@ class MLGymVectorEnv(VectorEnv):
 
     # ---- Gymnasium API -------------------------------------------------------------
     def reset(
-        self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
+        self,
+        *,
+        seed: int | Sequence[int | None] | None = None,
+        options: dict[str, Any] | None = None,
     ) -> tuple[tuple[str, ...], dict[str, Any]]:
         self._drain()
         if seed is None or isinstance(seed, int):

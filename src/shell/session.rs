@@ -113,6 +113,9 @@ impl OutputBuffer {
     }
 }
 
+/// The aliases of MLGym's image (`ls` is `ls -F`), which agents' observations rely on.
+const MLGYM_ALIASES: &str = "alias ll='ls -alF'\nalias la='ls -A'\nalias l='ls -CF'\nalias ls='ls -F'\nshopt -s expand_aliases\n";
+
 /// A persistent bash session speaking the step protocol of
 /// `docs/internals/shell-protocol.md`.
 pub struct ShellSession {
@@ -193,6 +196,7 @@ impl ShellSession {
             script.push_str("source \"$__MLGYM_STATE_FILE\" >/dev/null 2>&1\n");
         }
         script.push_str(&format!("cd {} 2>/dev/null\n", shell_quote(cwd)));
+        script.push_str(MLGYM_ALIASES);
         self.send(script.as_bytes())?;
         // A sync step: proves the shell is up and drains anything start-up printed.
         let limits = CommandLimits {

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -47,3 +49,41 @@ def descendant_pids() -> set[int]:
                 out.add(child)
                 stack.append(child)
     return out
+
+
+def _python_ok(bindir: Path) -> bool:
+    py = bindir / "python3"
+    if not (py.exists() and (bindir / "python").exists()):
+        return False
+    probe = "import flake8, sys; sys.exit(0 if flake8.__version__.startswith('7.') else 1)"
+    if subprocess.run([str(py), "-c", probe], capture_output=True).returncode != 0:
+        return False
+    no_numpy = "import importlib.util, sys; sys.exit(importlib.util.find_spec('numpy') is not None)"
+    return subprocess.run([str(py), "-c", no_numpy], capture_output=True).returncode == 0
+
+
+@pytest.fixture(scope="session")
+def aci_python() -> str:
+    """A directory with `python`/`python3` that have flake8 7 and no numpy."""
+    venv = Path(os.environ.get("MLGYM_ACI_VENV") or REPO / ".venv-aci")
+    bindir = venv / "bin"
+    if not _python_ok(bindir):
+        try:
+            subprocess.run(
+                [sys.executable, "-m", "venv", "--clear", str(venv)],
+                check=True,
+                capture_output=True,
+            )
+            subprocess.run(
+                [str(bindir / "python"), "-m", "pip", "install", "-q", "flake8==7.*"],
+                check=True,
+                capture_output=True,
+                timeout=600,
+            )
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as err:
+            msg = f"could not build the lint venv at {venv}: {err}"
+            if os.environ.get("CI"):
+                pytest.fail(msg)
+            pytest.skip(msg)
+        assert _python_ok(bindir), f"{venv} lacks flake8 7 or has numpy"
+    return str(bindir)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 import mlgym
+import pytest
 from conftest import descendant_pids
 
 
@@ -19,7 +18,9 @@ def session(tmp_path):
 def test_blocklist_fires(session):
     for action, name in [("vim train.py", "vim"), ("python", "python"), ("nano", "nano")]:
         r = session.run(action)
-        assert r.observation == f"Interactive operation '{name}' is not supported by this environment"
+        assert (
+            r.observation == f"Interactive operation '{name}' is not supported by this environment"
+        )
         assert r.exit_code is None
     assert session.run("python -c 'print(7)'").observation == "7"
 

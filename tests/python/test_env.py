@@ -6,9 +6,8 @@ import re
 import time
 from pathlib import Path
 
-import pytest
-
 import mlgym
+import pytest
 from conftest import descendant_pids
 
 

@@ -6,10 +6,9 @@ import asyncio
 import time
 
 import gymnasium as gym
+import mlgym
 import numpy as np
 import pytest
-
-import mlgym
 from mlgym.registration import register_envs
 
 
@@ -74,7 +73,8 @@ def test_asyncio_api(fixture_root):
         await asyncio.gather(*(mlgym.reset_async(e, seed=0) for e in envs))
         t0 = time.perf_counter()
         results = await asyncio.gather(
-            mlgym.step_async(envs[0], "sleep 1; echo a"), mlgym.step_async(envs[1], "sleep 1; echo b")
+            mlgym.step_async(envs[0], "sleep 1; echo a"),
+            mlgym.step_async(envs[1], "sleep 1; echo b"),
         )
         assert time.perf_counter() - t0 < 1.9  # concurrent, not serial
         for e in envs:
