@@ -7,6 +7,7 @@
 
 pub mod aci;
 pub mod env;
+pub mod gpu;
 pub mod grading;
 pub mod pyrepr;
 pub mod sandbox;

@@ -74,3 +74,8 @@ def load_task(
 
 
 register_envs()
+
+# GPU inventory and exclusive leases (docs/gpus.md).
+from mlgym.gpus import GpuLease, GpuUnavailableError, acquire_gpus, gpu_inventory  # noqa: E402
+
+__all__ += ["GpuLease", "GpuUnavailableError", "acquire_gpus", "gpu_inventory"]

@@ -1,5 +1,7 @@
 //! Thin PyO3 bindings: conversion, GIL release, exception mapping. No logic.
 
+mod gpu;
+
 use crate::aci::{AciConfig, StepOutput};
 use crate::env::{Env as CoreEnv, EnvConfig, EnvError, RewardMode};
 use crate::session::{Session as CoreSession, SessionConfig};
@@ -328,6 +330,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("EnvClosedError", py.get_type::<EnvClosedError>())?;
     m.add_class::<PyEnv>()?;
     m.add_class::<PySession>()?;
+    gpu::register(m)?;
     m.add_function(wrap_pyfunction!(list_tasks, m)?)?;
     m.add_function(wrap_pyfunction!(load_task_json, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

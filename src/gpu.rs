@@ -1,0 +1,880 @@
+//! GPU inventory and exclusive leases (see `docs/gpus.md`).
+//!
+//! [`GpuInventory`] lists the GPUs of this host: the ids in `MLGYM_GPUS` when that
+//! variable is set, else what `nvidia-smi` reports. [`GpuLease`] holds a set of those
+//! ids exclusively for as long as the value lives, against other threads of this
+//! process and against other processes on the host. Each id has a lock file in the lock
+//! directory (`MLGYM_GPU_LOCK_DIR`, default [`DEFAULT_LOCK_DIR`]); a lease keeps an
+//! open descriptor with `flock(LOCK_EX)` on it, so the kernel frees the ids when the
+//! holder exits, however it exits (`kill -9` included).
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Environment variable that lists the GPU ids of this host (comma-separated; empty
+/// means none). When set, `nvidia-smi` is not consulted.
+pub const GPUS_ENV: &str = "MLGYM_GPUS";
+/// Environment variable naming the directory of the per-GPU lock files.
+pub const LOCK_DIR_ENV: &str = "MLGYM_GPU_LOCK_DIR";
+/// The lock directory when [`LOCK_DIR_ENV`] is unset or empty.
+pub const DEFAULT_LOCK_DIR: &str = "/tmp/mlgym-gpu-locks";
+/// How often [`GpuLease::acquire`] retries while it waits.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// How long `nvidia-smi` may take before the inventory gives up on it.
+const NVIDIA_SMI_TIMEOUT: Duration = Duration::from_secs(30);
+/// The lock file that makes one acquisition attempt atomic across processes.
+const ACQUIRE_LOCK_NAME: &str = "acquire.lock";
+
+/// Errors of the GPU layer.
+#[derive(Debug, thiserror::Error)]
+pub enum GpuError {
+    /// Fewer GPUs are free than a count request needs (MLGym's message, verbatim).
+    #[error("Not enough GPUs available. Required: {required}, Available: {available}")]
+    NotEnoughGpus {
+        /// GPUs requested.
+        required: usize,
+        /// GPUs that were free at the last attempt.
+        available: usize,
+    },
+    /// Some of the GPUs requested by id are leased by someone else.
+    #[error("GPUs already leased: {} (requested: {})", .busy.join(", "), .requested.join(", "))]
+    Busy {
+        /// The requested ids that another lease holds.
+        busy: Vec<String>,
+        /// Every id that was requested.
+        requested: Vec<String>,
+    },
+    /// A GPU id that is not in this host's inventory.
+    #[error("GPU {id:?} is not on this host (inventory: [{}])", .inventory.join(", "))]
+    UnknownGpu {
+        /// The id asked for.
+        id: String,
+        /// The ids of the inventory.
+        inventory: Vec<String>,
+    },
+    /// The request itself is malformed (for example a repeated id).
+    #[error("invalid GPU request: {0}")]
+    InvalidRequest(String),
+    /// The wait was cancelled by the caller before a lease was obtained.
+    #[error("waiting for GPUs was cancelled")]
+    Cancelled,
+    /// The lock directory or a lock file could not be created or locked.
+    #[error("GPU lock {path}: {source}")]
+    Lock {
+        /// The directory or file concerned.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl GpuError {
+    /// True for the errors that mean "the GPUs exist but are taken right now", the ones
+    /// that waiting can cure.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, GpuError::NotEnoughGpus { .. } | GpuError::Busy { .. })
+    }
+}
+
+/// One GPU of the inventory. Fields other than `id` are `None` when unknown (always so
+/// when the inventory comes from `MLGYM_GPUS`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct GpuInfo {
+    /// The id that `CUDA_VISIBLE_DEVICES` and `docker --gpus device=` accept (an index).
+    pub id: String,
+    /// The product name, e.g. `NVIDIA H200`.
+    pub name: Option<String>,
+    /// Total memory in MiB.
+    pub memory_total_mb: Option<u64>,
+    /// Memory in use in MiB, when the inventory was taken.
+    pub memory_used_mb: Option<u64>,
+    /// GPU utilisation in percent, when the inventory was taken.
+    pub utilization: Option<f64>,
+}
+
+impl GpuInfo {
+    /// A GPU known by its id only.
+    pub fn from_id(id: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            name: None,
+            memory_total_mb: None,
+            memory_used_mb: None,
+            utilization: None,
+        }
+    }
+}
+
+/// Where an inventory came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InventorySource {
+    /// The `MLGYM_GPUS` variable.
+    Env,
+    /// `nvidia-smi --query-gpu`.
+    NvidiaSmi,
+    /// Neither: `nvidia-smi` is missing or failed.
+    None,
+}
+
+/// The GPUs of this host, sorted by id (numeric ids first, in numeric order).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GpuInventory {
+    gpus: Vec<GpuInfo>,
+    source: InventorySource,
+}
+
+impl GpuInventory {
+    /// The inventory of this host: `MLGYM_GPUS` when set, else `nvidia-smi`, else empty.
+    pub fn detect() -> Self {
+        match std::env::var(GPUS_ENV) {
+            Ok(list) => Self::from_id_list(&list),
+            Err(_) => Self::from_nvidia_smi(),
+        }
+    }
+
+    /// An inventory of the given ids (duplicates dropped).
+    pub fn from_ids<I, S>(ids: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self::new(
+            ids.into_iter().map(|s| GpuInfo::from_id(s)).collect(),
+            InventorySource::Env,
+        )
+    }
+
+    /// An inventory parsed from a comma-separated id list such as `0,1,2,3` (the
+    /// format of `MLGYM_GPUS`; blanks are ignored, an empty string means no GPUs).
+    pub fn from_id_list(list: &str) -> Self {
+        Self::from_ids(list.split(',').map(str::trim).filter(|s| !s.is_empty()))
+    }
+
+    /// The inventory `nvidia-smi` reports; empty when it is missing, fails or hangs.
+    pub fn from_nvidia_smi() -> Self {
+        match run_nvidia_smi() {
+            Some(csv) => {
+                let mut inv = Self::from_nvidia_smi_csv(&csv);
+                inv.source = InventorySource::NvidiaSmi;
+                inv
+            }
+            None => Self::new(Vec::new(), InventorySource::None),
+        }
+    }
+
+    /// Parses the output of `nvidia-smi --query-gpu=index,name,memory.total,memory.used,
+    /// utilization.gpu --format=csv,noheader,nounits`. Lines that do not parse are
+    /// skipped; `[N/A]` values become `None`.
+    pub fn from_nvidia_smi_csv(csv: &str) -> Self {
+        let gpus = csv.lines().filter_map(parse_nvidia_smi_line).collect();
+        Self::new(gpus, InventorySource::NvidiaSmi)
+    }
+
+    fn new(mut gpus: Vec<GpuInfo>, source: InventorySource) -> Self {
+        gpus.sort_by(|a, b| id_order(&a.id, &b.id));
+        gpus.dedup_by(|a, b| a.id == b.id);
+        Self { gpus, source }
+    }
+
+    /// Every GPU, in id order.
+    pub fn gpus(&self) -> &[GpuInfo] {
+        &self.gpus
+    }
+
+    /// Every id, in id order.
+    pub fn ids(&self) -> Vec<String> {
+        self.gpus.iter().map(|g| g.id.clone()).collect()
+    }
+
+    /// Whether `id` is one of this host's GPUs.
+    pub fn contains(&self, id: &str) -> bool {
+        self.gpus.iter().any(|g| g.id == id)
+    }
+
+    /// The number of GPUs.
+    pub fn len(&self) -> usize {
+        self.gpus.len()
+    }
+
+    /// True when the host has no GPU.
+    pub fn is_empty(&self) -> bool {
+        self.gpus.is_empty()
+    }
+
+    /// Where the list came from.
+    pub fn source(&self) -> InventorySource {
+        self.source
+    }
+}
+
+/// Numeric ids in numeric order, then the others in lexicographic order.
+fn id_order(a: &str, b: &str) -> std::cmp::Ordering {
+    match (a.parse::<u64>(), b.parse::<u64>()) {
+        (Ok(x), Ok(y)) => x.cmp(&y),
+        (Ok(_), Err(_)) => std::cmp::Ordering::Less,
+        (Err(_), Ok(_)) => std::cmp::Ordering::Greater,
+        (Err(_), Err(_)) => a.cmp(b),
+    }
+}
+
+fn parse_nvidia_smi_line(line: &str) -> Option<GpuInfo> {
+    let parts: Vec<&str> = line.split(',').map(str::trim).collect();
+    if parts.len() < 5 || parts[0].is_empty() {
+        return None;
+    }
+    let n = parts.len();
+    let name = parts[1..n - 3].join(", ");
+    let value = |s: &str| {
+        let s = s.trim();
+        if s.is_empty() || s.starts_with('[') {
+            None
+        } else {
+            s.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0)
+        }
+    };
+    Some(GpuInfo {
+        id: parts[0].to_string(),
+        name: (!name.is_empty()).then_some(name),
+        memory_total_mb: value(parts[n - 3]).map(|v| v as u64),
+        memory_used_mb: value(parts[n - 2]).map(|v| v as u64),
+        utilization: value(parts[n - 1]),
+    })
+}
+
+/// Runs `nvidia-smi`; `None` when it is missing, exits non-zero or outlives the timeout.
+fn run_nvidia_smi() -> Option<String> {
+    let mut child = Command::new("nvidia-smi")
+        .args([
+            "--query-gpu=index,name,memory.total,memory.used,utilization.gpu",
+            "--format=csv,noheader,nounits",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let mut stdout = child.stdout.take()?;
+    let reader = std::thread::spawn(move || {
+        let mut out = String::new();
+        stdout.read_to_string(&mut out).map(|_| out)
+    });
+    let deadline = Instant::now() + NVIDIA_SMI_TIMEOUT;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    let out = reader.join().ok()?.ok()?;
+    status.filter(|s| s.success()).map(|_| out)
+}
+
+/// What a lease asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GpuRequest {
+    /// Any `n` GPUs: the `n` lowest free ids.
+    Count(usize),
+    /// Exactly these ids (each must be in the inventory).
+    Ids(Vec<String>),
+}
+
+impl GpuRequest {
+    /// The number of GPUs requested.
+    pub fn len(&self) -> usize {
+        match self {
+            GpuRequest::Count(n) => *n,
+            GpuRequest::Ids(ids) => ids.len(),
+        }
+    }
+
+    /// True when no GPU is requested (the lease is then empty).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The lock directory of this host: `MLGYM_GPU_LOCK_DIR`, or [`DEFAULT_LOCK_DIR`].
+pub fn lock_dir_from_env() -> PathBuf {
+    match std::env::var_os(LOCK_DIR_ENV) {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => PathBuf::from(DEFAULT_LOCK_DIR),
+    }
+}
+
+/// Lock files held by leases of this process. `flock` already excludes two open file
+/// descriptions of one file, in one process as in two; this set is the in-process
+/// record that makes the rule explicit and lets a lease skip its own process's GPUs
+/// without touching the file system.
+static HELD: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
+
+fn held() -> MutexGuard<'static, Option<HashSet<PathBuf>>> {
+    // A panic while the set was locked leaves it consistent (every change is one call).
+    HELD.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// An exclusive lease on a set of GPU ids. The ids are free again when the lease is
+/// released, dropped, or its process exits.
+#[derive(Debug)]
+pub struct GpuLease {
+    ids: Vec<String>,
+    lock_dir: PathBuf,
+    /// `(lock file path, open descriptor holding flock)` per id, in `ids` order.
+    locks: Vec<(PathBuf, File)>,
+}
+
+impl GpuLease {
+    /// Leases GPUs of this host ([`GpuInventory::detect`], lock dir from
+    /// [`lock_dir_from_env`]). Without `wait` it tries once; with `wait` it retries every
+    /// [`POLL_INTERVAL`] until it succeeds or the time is up, then returns the last error.
+    pub fn acquire(request: GpuRequest, wait: Option<Duration>) -> Result<Self, GpuError> {
+        Self::acquire_in(
+            &GpuInventory::detect(),
+            &lock_dir_from_env(),
+            request,
+            wait,
+            || false,
+        )
+    }
+
+    /// Like [`GpuLease::acquire`], on a given inventory and lock directory, with a
+    /// `cancelled` check that runs between attempts (returning true ends the wait with
+    /// [`GpuError::Cancelled`]). An unknown id or a malformed request fails at once.
+    pub fn acquire_in(
+        inventory: &GpuInventory,
+        lock_dir: &Path,
+        request: GpuRequest,
+        wait: Option<Duration>,
+        mut cancelled: impl FnMut() -> bool,
+    ) -> Result<Self, GpuError> {
+        validate(inventory, &request)?;
+        let lock_dir = prepare_lock_dir(lock_dir)?;
+        let deadline = wait.map(|w| Instant::now().checked_add(w));
+        loop {
+            let err = match try_acquire(inventory, &lock_dir, &request) {
+                Ok(lease) => {
+                    tracing::debug!(ids = ?lease.ids, "GPU lease acquired");
+                    return Ok(lease);
+                }
+                Err(err) if err.is_unavailable() => err,
+                Err(err) => return Err(err),
+            };
+            let now = Instant::now();
+            let remaining = match deadline {
+                None => return Err(err),
+                Some(None) => POLL_INTERVAL,
+                Some(Some(d)) if d <= now => return Err(err),
+                Some(Some(d)) => d - now,
+            };
+            if cancelled() {
+                return Err(GpuError::Cancelled);
+            }
+            std::thread::sleep(remaining.min(POLL_INTERVAL));
+        }
+    }
+
+    /// The leased ids, in id order.
+    pub fn ids(&self) -> &[String] {
+        &self.ids
+    }
+
+    /// The value for `CUDA_VISIBLE_DEVICES`, e.g. `0,1` (empty for an empty lease).
+    pub fn cuda_visible_devices(&self) -> String {
+        self.ids.join(",")
+    }
+
+    /// The lock directory the lease was taken in.
+    pub fn lock_dir(&self) -> &Path {
+        &self.lock_dir
+    }
+
+    /// True once [`GpuLease::release`] ran (an empty lease also counts as released).
+    pub fn is_released(&self) -> bool {
+        self.locks.is_empty()
+    }
+
+    /// Frees the GPUs. Idempotent; also runs on drop. `ids()` keeps reporting what was
+    /// leased.
+    pub fn release(&mut self) {
+        if self.locks.is_empty() {
+            return;
+        }
+        let locks = std::mem::take(&mut self.locks);
+        let mut set = held();
+        for (path, file) in locks {
+            // Closing the descriptor drops the flock; unlock first for clarity.
+            // SAFETY: `file` owns a valid open descriptor for the duration of the call.
+            unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_UN) };
+            drop(file);
+            if let Some(set) = set.as_mut() {
+                set.remove(&path);
+            }
+        }
+        tracing::debug!(ids = ?self.ids, "GPU lease released");
+    }
+}
+
+impl Drop for GpuLease {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+fn validate(inventory: &GpuInventory, request: &GpuRequest) -> Result<(), GpuError> {
+    if let GpuRequest::Ids(ids) = request {
+        let mut seen = HashSet::new();
+        for id in ids {
+            if !seen.insert(id.as_str()) {
+                return Err(GpuError::InvalidRequest(format!(
+                    "GPU {id:?} is requested twice"
+                )));
+            }
+            if !inventory.contains(id) {
+                return Err(GpuError::UnknownGpu {
+                    id: id.clone(),
+                    inventory: inventory.ids(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Creates the lock directory (world-writable with the sticky bit, like `/tmp`, so that
+/// every user of the host shares it) and returns its canonical path.
+fn prepare_lock_dir(dir: &Path) -> Result<PathBuf, GpuError> {
+    let lock_err = |source| GpuError::Lock {
+        path: dir.to_path_buf(),
+        source,
+    };
+    if !dir.is_dir() {
+        std::fs::create_dir_all(dir).map_err(lock_err)?;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o1777));
+    }
+    dir.canonicalize().map_err(lock_err)
+}
+
+/// The lock file of one id; bytes other than `[A-Za-z0-9._-]` are percent-encoded so
+/// that any id (a MIG UUID with `/`, say) maps to one distinct file name.
+fn lock_path(lock_dir: &Path, id: &str) -> PathBuf {
+    let mut name = String::from("gpu-");
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-') {
+            name.push(b as char);
+        } else {
+            name.push_str(&format!("%{b:02X}"));
+        }
+    }
+    name.push_str(".lock");
+    lock_dir.join(name)
+}
+
+/// Opens (creating if need be) a lock file. Existing files are opened read-only, which
+/// is enough for `flock` and works on files another user created.
+fn open_lock_file(path: &Path) -> Result<File, GpuError> {
+    let lock_err = |source| GpuError::Lock {
+        path: path.to_path_buf(),
+        source,
+    };
+    match File::open(path) {
+        Ok(f) => Ok(f),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o666)
+                .open(path)
+                .map_err(lock_err)?;
+            let _ = f.set_permissions(std::fs::Permissions::from_mode(0o666));
+            Ok(f)
+        }
+        Err(e) => Err(lock_err(e)),
+    }
+}
+
+/// `flock(fd, op)`, retried on EINTR. `Ok(false)` when a non-blocking lock is taken.
+fn flock(file: &File, op: libc::c_int, path: &Path) -> Result<bool, GpuError> {
+    loop {
+        // SAFETY: `file` owns a valid open descriptor for the duration of the call.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), op) };
+        if rc == 0 {
+            return Ok(true);
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EWOULDBLOCK) => return Ok(false),
+            _ => {
+                return Err(GpuError::Lock {
+                    path: path.to_path_buf(),
+                    source: err,
+                })
+            }
+        }
+    }
+}
+
+/// Takes the lock of one id unless this process or another holds it.
+fn try_lock(
+    lock_dir: &Path,
+    id: &str,
+    held: &HashSet<PathBuf>,
+) -> Result<Option<(PathBuf, File)>, GpuError> {
+    let path = lock_path(lock_dir, id);
+    if held.contains(&path) {
+        return Ok(None);
+    }
+    let file = open_lock_file(&path)?;
+    if flock(&file, libc::LOCK_EX | libc::LOCK_NB, &path)? {
+        Ok(Some((path, file)))
+    } else {
+        Ok(None)
+    }
+}
+
+/// One attempt, atomic with respect to other attempts on this host: the in-process set
+/// and an exclusive lock on `acquire.lock` are held while ids are probed, so a failing
+/// attempt never makes another one fail by holding ids it will give back.
+fn try_acquire(
+    inventory: &GpuInventory,
+    lock_dir: &Path,
+    request: &GpuRequest,
+) -> Result<GpuLease, GpuError> {
+    let mut guard = held();
+    let set = guard.get_or_insert_with(HashSet::new);
+    let gate_path = lock_dir.join(ACQUIRE_LOCK_NAME);
+    let gate = open_lock_file(&gate_path)?;
+    flock(&gate, libc::LOCK_EX, &gate_path)?;
+
+    let mut taken: Vec<(String, (PathBuf, File))> = Vec::new();
+    match request {
+        GpuRequest::Count(n) => {
+            for gpu in inventory.gpus() {
+                if taken.len() == *n {
+                    break;
+                }
+                if let Some(lock) = try_lock(lock_dir, &gpu.id, set)? {
+                    taken.push((gpu.id.clone(), lock));
+                }
+            }
+            if taken.len() < *n {
+                // Every id was probed, so `taken` holds all the free ones.
+                return Err(GpuError::NotEnoughGpus {
+                    required: *n,
+                    available: taken.len(),
+                });
+            }
+        }
+        GpuRequest::Ids(ids) => {
+            let mut busy = Vec::new();
+            for id in ids {
+                match try_lock(lock_dir, id, set)? {
+                    Some(lock) => taken.push((id.clone(), lock)),
+                    None => busy.push(id.clone()),
+                }
+            }
+            if !busy.is_empty() {
+                return Err(GpuError::Busy {
+                    busy,
+                    requested: ids.clone(),
+                });
+            }
+        }
+    }
+    taken.sort_by(|a, b| id_order(&a.0, &b.0));
+    let mut ids = Vec::with_capacity(taken.len());
+    let mut locks = Vec::with_capacity(taken.len());
+    for (id, (path, file)) in taken {
+        set.insert(path.clone());
+        ids.push(id);
+        locks.push((path, file));
+    }
+    // `gate` closes here, after the ids are recorded; it unlocks on close.
+    drop(gate);
+    Ok(GpuLease {
+        ids,
+        lock_dir: lock_dir.to_path_buf(),
+        locks,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::Barrier;
+
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(tag: &str) -> Self {
+            static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let dir = std::env::temp_dir()
+                .join(format!("mlgym-gpu-unit-{tag}-{}-{n}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            Self(dir)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn four() -> GpuInventory {
+        GpuInventory::from_id_list("0,1,2,3")
+    }
+
+    fn lease(inv: &GpuInventory, dir: &TempDir, req: GpuRequest) -> Result<GpuLease, GpuError> {
+        GpuLease::acquire_in(inv, &dir.0, req, None, || false)
+    }
+
+    fn ids(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn id_list_parsing() {
+        assert!(GpuInventory::from_id_list("").is_empty());
+        assert!(GpuInventory::from_id_list(" , ").is_empty());
+        let inv = GpuInventory::from_id_list("3, 1,10,2,1,,GPU-abc");
+        assert_eq!(inv.ids(), ids(&["1", "2", "3", "10", "GPU-abc"]));
+        assert_eq!(inv.source(), InventorySource::Env);
+        assert_eq!(inv.gpus()[0], GpuInfo::from_id("1"));
+    }
+
+    #[test]
+    fn nvidia_smi_csv_parsing() {
+        let csv = "0, NVIDIA H200, 143771, 1024, 37\n\
+                   1, NVIDIA H200, 143771, [N/A], [N/A]\n\
+                   garbage\n\
+                   \n";
+        let inv = GpuInventory::from_nvidia_smi_csv(csv);
+        assert_eq!(inv.len(), 2);
+        let g0 = &inv.gpus()[0];
+        assert_eq!(g0.id, "0");
+        assert_eq!(g0.name.as_deref(), Some("NVIDIA H200"));
+        assert_eq!(g0.memory_total_mb, Some(143771));
+        assert_eq!(g0.memory_used_mb, Some(1024));
+        assert_eq!(g0.utilization, Some(37.0));
+        let g1 = &inv.gpus()[1];
+        assert_eq!(g1.memory_used_mb, None);
+        assert_eq!(g1.utilization, None);
+    }
+
+    #[test]
+    fn count_takes_lowest_free_ids_and_excludes_in_process() {
+        let dir = TempDir::new("count");
+        let inv = four();
+        let a = lease(&inv, &dir, GpuRequest::Count(2)).unwrap();
+        assert_eq!(a.ids(), ids(&["0", "1"]));
+        assert_eq!(a.cuda_visible_devices(), "0,1");
+        let b = lease(&inv, &dir, GpuRequest::Count(1)).unwrap();
+        assert_eq!(b.ids(), ids(&["2"]));
+        let err = lease(&inv, &dir, GpuRequest::Count(2)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Not enough GPUs available. Required: 2, Available: 1"
+        );
+        assert!(err.is_unavailable());
+        drop(a);
+        let c = lease(&inv, &dir, GpuRequest::Count(3)).unwrap();
+        assert_eq!(c.ids(), ids(&["0", "1", "3"]));
+    }
+
+    #[test]
+    fn zero_count_is_an_empty_lease() {
+        let dir = TempDir::new("zero");
+        let l = lease(&GpuInventory::from_id_list(""), &dir, GpuRequest::Count(0)).unwrap();
+        assert!(l.ids().is_empty());
+        assert_eq!(l.cuda_visible_devices(), "");
+        let err = lease(&GpuInventory::from_id_list(""), &dir, GpuRequest::Count(1)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Not enough GPUs available. Required: 1, Available: 0"
+        );
+    }
+
+    #[test]
+    fn ids_request() {
+        let dir = TempDir::new("ids");
+        let inv = four();
+        let a = lease(&inv, &dir, GpuRequest::Ids(ids(&["3", "1"]))).unwrap();
+        assert_eq!(a.ids(), ids(&["1", "3"]));
+        let err = lease(&inv, &dir, GpuRequest::Ids(ids(&["0", "1", "3"]))).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "GPUs already leased: 1, 3 (requested: 0, 1, 3)"
+        );
+        // The failed attempt gave 0 back.
+        let b = lease(&inv, &dir, GpuRequest::Ids(ids(&["0"]))).unwrap();
+        assert_eq!(b.ids(), ids(&["0"]));
+
+        let err = lease(&inv, &dir, GpuRequest::Ids(ids(&["7"]))).unwrap_err();
+        assert!(matches!(err, GpuError::UnknownGpu { .. }), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "GPU \"7\" is not on this host (inventory: [0, 1, 2, 3])"
+        );
+        let err = lease(&inv, &dir, GpuRequest::Ids(ids(&["2", "2"]))).unwrap_err();
+        assert!(matches!(err, GpuError::InvalidRequest(_)), "{err}");
+    }
+
+    #[test]
+    fn release_is_idempotent() {
+        let dir = TempDir::new("release");
+        let inv = four();
+        let mut a = lease(&inv, &dir, GpuRequest::Count(4)).unwrap();
+        assert!(!a.is_released());
+        a.release();
+        a.release();
+        assert!(a.is_released());
+        assert_eq!(a.ids(), ids(&["0", "1", "2", "3"]));
+        let b = lease(&inv, &dir, GpuRequest::Count(4)).unwrap();
+        drop(a);
+        // Dropping the released lease did not free b's ids.
+        let err = lease(&inv, &dir, GpuRequest::Count(1)).unwrap_err();
+        assert!(err.is_unavailable());
+        drop(b);
+    }
+
+    #[test]
+    fn lock_dirs_are_independent_namespaces() {
+        let (d1, d2) = (TempDir::new("ns1"), TempDir::new("ns2"));
+        let inv = four();
+        let a = lease(&inv, &d1, GpuRequest::Count(4)).unwrap();
+        let b = lease(&inv, &d2, GpuRequest::Count(4)).unwrap();
+        assert_eq!(a.ids(), b.ids());
+    }
+
+    #[test]
+    fn lock_file_names_are_distinct_and_safe() {
+        let d = Path::new("/x");
+        assert_eq!(lock_path(d, "0"), PathBuf::from("/x/gpu-0.lock"));
+        assert_eq!(
+            lock_path(d, "MIG-GPU-1/2/0"),
+            PathBuf::from("/x/gpu-MIG-GPU-1%2F2%2F0.lock")
+        );
+        assert_ne!(lock_path(d, "a/b"), lock_path(d, "a%2Fb"));
+    }
+
+    #[test]
+    fn threads_never_share_an_id() {
+        let dir = Arc::new(TempDir::new("threads"));
+        let inv = Arc::new(GpuInventory::from_id_list("0,1,2,3,4,5,6,7"));
+        let barrier = Arc::new(Barrier::new(8));
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let (dir, inv, barrier) = (dir.clone(), inv.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    let l = lease(&inv, &dir, GpuRequest::Count(2)).ok();
+                    let got = l.as_ref().map(|l| l.ids().to_vec());
+                    barrier.wait(); // everyone holds (or failed) at once
+                    got
+                })
+            })
+            .collect();
+        let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let won: Vec<_> = results.into_iter().flatten().collect();
+        assert_eq!(won.len(), 4, "exactly 8/2 leases fit: {won:?}");
+        let mut all: Vec<_> = won.concat();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 8, "no id in two leases: {won:?}");
+    }
+
+    #[test]
+    fn wait_succeeds_when_the_holder_releases() {
+        let dir = Arc::new(TempDir::new("wait"));
+        let inv = four();
+        let holder = lease(&inv, &dir, GpuRequest::Count(4)).unwrap();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            drop(holder);
+        });
+        let start = Instant::now();
+        let l = GpuLease::acquire_in(
+            &inv,
+            &dir.0,
+            GpuRequest::Ids(ids(&["2"])),
+            Some(Duration::from_secs(10)),
+            || false,
+        )
+        .unwrap();
+        assert_eq!(l.ids(), ids(&["2"]));
+        assert!(start.elapsed() >= Duration::from_millis(150));
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn wait_times_out_and_cancels() {
+        let dir = TempDir::new("timeout");
+        let inv = four();
+        let _holder = lease(&inv, &dir, GpuRequest::Count(3)).unwrap();
+        let start = Instant::now();
+        let err = GpuLease::acquire_in(
+            &inv,
+            &dir.0,
+            GpuRequest::Count(2),
+            Some(Duration::from_millis(200)),
+            || false,
+        )
+        .unwrap_err();
+        assert!(start.elapsed() >= Duration::from_millis(200));
+        assert_eq!(
+            err.to_string(),
+            "Not enough GPUs available. Required: 2, Available: 1"
+        );
+        let mut calls = 0;
+        let err = GpuLease::acquire_in(
+            &inv,
+            &dir.0,
+            GpuRequest::Count(2),
+            Some(Duration::MAX),
+            || {
+                calls += 1;
+                calls > 2
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(err, GpuError::Cancelled), "{err}");
+        // Unknown ids fail at once even with a wait.
+        let start = Instant::now();
+        let err = GpuLease::acquire_in(
+            &inv,
+            &dir.0,
+            GpuRequest::Ids(ids(&["9"])),
+            Some(Duration::from_secs(10)),
+            || false,
+        )
+        .unwrap_err();
+        assert!(matches!(err, GpuError::UnknownGpu { .. }));
+        assert!(start.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn unusable_lock_dir_is_an_error() {
+        let dir = TempDir::new("file");
+        std::fs::write(&dir.0, b"not a dir").unwrap();
+        let err = lease(&four(), &dir, GpuRequest::Count(1)).unwrap_err();
+        assert!(matches!(err, GpuError::Lock { .. }), "{err}");
+        let _ = std::fs::remove_file(&dir.0);
+    }
+}
