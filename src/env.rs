@@ -3,8 +3,11 @@
 use crate::aci::{AciConfig, AciSession, GradingRequest, StepKind};
 use crate::grading::{grade, Graded, GradingError, GradingOptions, Metrics};
 use crate::pyrepr::metrics_repr;
-use crate::sandbox::{LocalSandbox, LocalSandboxConfig, Sandbox, SandboxError};
+use crate::sandbox::{
+    ContainerConfig, ContainerSandbox, LocalSandbox, LocalSandboxConfig, Sandbox, SandboxError,
+};
 use crate::shell::{ShellError, ShellSession, ShellState, TimeoutKind};
+use crate::task::config::parse_memory;
 use crate::task::{Direction, LoadedTask, TaskError, TaskRegistry};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -92,6 +95,8 @@ pub struct EnvConfig {
     pub long_timeout: Option<f64>,
     /// Override of the no-output timeout (s).
     pub no_output_timeout: Option<f64>,
+    /// Run in a container (Docker or Podman) instead of the local sandbox.
+    pub container: Option<ContainerConfig>,
 }
 
 impl EnvConfig {
@@ -111,6 +116,7 @@ impl EnvConfig {
             short_timeout: None,
             long_timeout: None,
             no_output_timeout: None,
+            container: None,
         }
     }
 }
@@ -330,6 +336,33 @@ impl Env {
         entries
     }
 
+    fn create_sandbox(&self) -> Result<Box<dyn Sandbox>, EnvError> {
+        let Some(container) = &self.config.container else {
+            return Ok(Box::new(LocalSandbox::create(LocalSandboxConfig {
+                workspace: self.config.workspace.clone(),
+                env: self.config.process_env.clone(),
+                hide_paths: self.secret_dirs(),
+            })?));
+        };
+        let mut config = container.clone();
+        let limits = &self.task.config.resources;
+        if config.memory_bytes.is_none() {
+            config.memory_bytes = limits.memory.as_deref().and_then(parse_memory);
+        }
+        config.cpus = config.cpus.or(limits.cpus);
+        config.pids_limit = config.pids_limit.or(limits.pids);
+        config
+            .labels
+            .insert("mlgym.task".into(), self.task.config.id.clone());
+        config
+            .labels
+            .insert("mlgym.episode".into(), (self.episode + 1).to_string());
+        for (k, v) in &self.config.process_env {
+            config.env.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        Ok(Box::new(ContainerSandbox::create(&config)?))
+    }
+
     /// Starts (first call) or restores (later calls) the sandbox and begins an episode.
     pub fn reset(&mut self, seed: Option<u64>) -> Result<(String, Info), EnvError> {
         if self.closed {
@@ -338,12 +371,7 @@ impl Env {
         let start = Instant::now();
         self.aci = None; // kills the previous episode's shell
         if self.sandbox.is_none() {
-            let sandbox = LocalSandbox::create(LocalSandboxConfig {
-                workspace: self.config.workspace.clone(),
-                env: self.config.process_env.clone(),
-                hide_paths: self.secret_dirs(),
-            })?;
-            self.sandbox = Some(Box::new(sandbox));
+            self.sandbox = Some(self.create_sandbox()?);
         }
         let entries = self.workspace_entries();
         let sandbox = self.sandbox.as_mut().ok_or(EnvError::Closed)?;

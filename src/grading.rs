@@ -160,17 +160,22 @@ pub fn grade(
     let submission = match cfg.task_entrypoint.as_str() {
         "CSVSubmissionTasks" => {
             let path = format!("{ws}/submission.csv");
-            if !Path::new(&path).is_file() && sandbox.describe().starts_with("local") {
+            if !sandbox.workspace_on_host().join("submission.csv").is_file() {
                 return Err(GradingError::SubmissionNotFound);
             }
             args.extend(["--submission_file".into(), path.clone()]);
             path
         }
         "ModelSubmissionTasks" => {
-            let found = find_first_yaml(Path::new(&ws));
-            let Some(path) = found else {
+            let host_ws = sandbox.workspace_on_host();
+            let found = find_first_yaml(&host_ws);
+            let Some(host_path) = found else {
                 return Err(GradingError::SubmissionNotFound);
             };
+            let rel = Path::new(&host_path)
+                .strip_prefix(&host_ws)
+                .map_or_else(|_| host_path.clone(), |r| r.to_string_lossy().into_owned());
+            let path = format!("{ws}/{rel}");
             args.extend(["--config_fname".into(), path.clone()]);
             path
         }

@@ -11,10 +11,11 @@ import json
 import os
 from typing import Any
 
-from mlgym import _core
+from mlgym import _core, containers
 from mlgym._paths import bundled_root, config_roots
 from mlgym.env import MLGymEnv
 from mlgym.errors import (
+    EngineUnavailableError,
     EnvClosedError,
     MLGymError,
     ResetNeededError,
@@ -30,6 +31,7 @@ from mlgym.vector import MLGymVectorEnv, make_vec, reset_async, step_async
 __version__ = _core.__version__
 
 __all__ = [
+    "EngineUnavailableError",
     "EnvClosedError",
     "MLGymEnv",
     "MLGymError",
@@ -42,6 +44,7 @@ __all__ = [
     "TaskConfigError",
     "TaskNotFoundError",
     "bundled_root",
+    "containers",
     "list_tasks",
     "load_task",
     "make",

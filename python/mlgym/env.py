@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, SupportsFloat
 
@@ -13,6 +13,7 @@ import gymnasium as gym
 
 from mlgym import _core
 from mlgym._paths import config_roots
+from mlgym.containers import CONTAINER_BACKENDS, install_cleanup_hooks
 from mlgym.spaces import UnicodeText
 
 RewardFn = Callable[[dict[str, Any]], float]
@@ -65,10 +66,17 @@ class MLGymEnv(gym.Env[str, str]):
         short_timeout: float | None = None,
         long_timeout: float | None = None,
         no_output_timeout: float | None = None,
+        image: str | None = None,
+        network: str | None = None,
+        memory: str | int | None = None,
+        cpus: float | None = None,
+        pids_limit: int | None = None,
+        gpus: int | Sequence[int | str] | None = None,
+        gpu_wait: float | None = None,
         render_mode: str | None = None,
     ) -> None:
-        if backend != "local":
-            raise ValueError(f"backend {backend!r} is not available yet; use backend='local'")
+        if backend not in ("local", *CONTAINER_BACKENDS):
+            raise ValueError(f"unknown backend {backend!r}: use 'local', 'docker' or 'podman'")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}")
         self._reward_fn: RewardFn | None = None
@@ -77,7 +85,31 @@ class MLGymEnv(gym.Env[str, str]):
             reward_mode = "final"
         else:
             reward_mode = str(reward)
+        if backend != "local" and workspace is not None:
+            raise ValueError("workspace= is only for backend='local'")
         self.render_mode = render_mode
+        self.backend = backend
+        self._gpu_lease: Any = None
+        gpu_ids: list[str] = []
+        if gpus:
+            from mlgym.gpus import acquire_gpus
+
+            if isinstance(gpus, int):
+                self._gpu_lease = acquire_gpus(count=gpus, wait=gpu_wait)
+            else:
+                self._gpu_lease = acquire_gpus(ids=[str(g) for g in gpus], wait=gpu_wait)
+            gpu_ids = list(self._gpu_lease.ids)
+        self.gpus = gpu_ids
+        if backend == "local":
+            shell_env = default_process_env(process_env)
+            if gpu_ids:
+                shell_env.setdefault("CUDA_VISIBLE_DEVICES", ",".join(gpu_ids))
+            grader_python = python or sys.executable
+        else:
+            install_cleanup_hooks()
+            # Host paths mean nothing in the container: only what the caller asked for.
+            shell_env = {str(k): str(v) for k, v in (process_env or {}).items()}
+            grader_python = python or "python3"
         self._core = _core.Env(
             os.fspath(task),
             config_roots=[str(p) for p in config_roots(config_root)],
@@ -85,13 +117,20 @@ class MLGymEnv(gym.Env[str, str]):
             reward_mode=reward_mode,
             failure_reward=float(failure_reward),
             observation_limit=observation_limit,
-            process_env=default_process_env(process_env),
+            process_env=shell_env,
             shell_vars=[(str(k), str(v)) for k, v in (env_vars or {}).items()],
-            python=python or sys.executable,
+            python=grader_python,
             workspace=None if workspace is None else os.fspath(workspace),
             short_timeout=short_timeout,
             long_timeout=long_timeout,
             no_output_timeout=no_output_timeout,
+            backend=backend,
+            image=image,
+            network=network,
+            memory=None if memory is None else str(memory),
+            cpus=cpus,
+            pids_limit=pids_limit,
+            gpus=gpu_ids,
         )
         limit = observation_limit + 4096 if observation_limit else _UNBOUNDED
         self.observation_space = UnicodeText(max_length=limit)
@@ -127,13 +166,18 @@ class MLGymEnv(gym.Env[str, str]):
             raise ValueError("seed must be a non-negative integer")
         obs, info_json = self._core.reset(seed)
         self._last_observation = obs
-        return obs, json.loads(info_json)
+        return obs, self._with_gpus(json.loads(info_json))
+
+    def _with_gpus(self, info: dict[str, Any]) -> dict[str, Any]:
+        info["gpus"] = self.gpus
+        info["backend"] = self.backend
+        return info
 
     def step(self, action: str) -> tuple[str, SupportsFloat, bool, bool, dict[str, Any]]:
         if not isinstance(action, str):
             raise TypeError(f"action must be a str, got {type(action).__name__}")
         obs, reward, terminated, truncated, info_json = self._core.step(action)
-        info = json.loads(info_json)
+        info = self._with_gpus(json.loads(info_json))
         if self._reward_fn is not None:
             reward = float(self._reward_fn(info))
         self._last_observation = obs
@@ -148,6 +192,9 @@ class MLGymEnv(gym.Env[str, str]):
         core = getattr(self, "_core", None)
         if core is not None:
             core.close()
+        lease = getattr(self, "_gpu_lease", None)
+        if lease is not None:
+            lease.release()
 
     def __del__(self) -> None:
         try:

@@ -1,6 +1,7 @@
 """Exceptions raised by mlgym. Every one derives from :class:`MLGymError`."""
 
 from mlgym._core import (
+    EngineUnavailableError,
     EnvClosedError,
     MLGymError,
     ResetNeededError,
@@ -11,6 +12,7 @@ from mlgym._core import (
 )
 
 __all__ = [
+    "EngineUnavailableError",
     "EnvClosedError",
     "MLGymError",
     "ResetNeededError",

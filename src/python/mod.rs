@@ -4,7 +4,10 @@ mod gpu;
 
 use crate::aci::{AciConfig, StepOutput};
 use crate::env::{Env as CoreEnv, EnvConfig, EnvError, RewardMode};
+use crate::sandbox::container::{reaper, ContainerError, Engine};
+use crate::sandbox::{ContainerConfig, EngineKind};
 use crate::session::{Session as CoreSession, SessionConfig};
+use crate::task::config::parse_memory;
 use crate::task::{TaskError, TaskRegistry};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
@@ -40,6 +43,12 @@ create_exception!(
 );
 create_exception!(
     _core,
+    EngineUnavailableError,
+    SandboxError,
+    "No Docker or Podman engine answered on any socket tried."
+);
+create_exception!(
+    _core,
     ShellError,
     MLGymError,
     "The persistent shell failed beyond recovery."
@@ -62,12 +71,57 @@ fn to_py(err: EnvError) -> PyErr {
     match err {
         EnvError::Task(TaskError::NotFound { .. }) => TaskNotFoundError::new_err(msg),
         EnvError::Task(_) => TaskConfigError::new_err(msg),
+        EnvError::Sandbox(crate::sandbox::SandboxError::Container(ref c))
+            if matches!(**c, ContainerError::EngineUnavailable { .. }) =>
+        {
+            EngineUnavailableError::new_err(msg)
+        }
         EnvError::Sandbox(_) => SandboxError::new_err(msg),
         EnvError::Shell(_) => ShellError::new_err(msg),
         EnvError::NotReset | EnvError::EpisodeOver => ResetNeededError::new_err(msg),
         EnvError::Closed => EnvClosedError::new_err(msg),
         EnvError::InvalidArgument(_) => pyo3::exceptions::PyValueError::new_err(msg),
     }
+}
+
+/// `None` for the local backend, else the container options (validated).
+fn container_config(
+    backend: &str,
+    image: Option<String>,
+    network: Option<String>,
+    memory: Option<String>,
+    cpus: Option<f64>,
+    pids_limit: Option<i64>,
+    gpus: Vec<String>,
+) -> PyResult<Option<ContainerConfig>> {
+    let value_err = pyo3::exceptions::PyValueError::new_err;
+    if backend == "local" {
+        return Ok(None);
+    }
+    let kind = EngineKind::parse(backend).ok_or_else(|| {
+        value_err(format!(
+            "unknown backend '{backend}': use 'local', 'docker' or 'podman'"
+        ))
+    })?;
+    let mut c = ContainerConfig::new(kind);
+    if let Some(image) = image {
+        c.image = image;
+    }
+    c.network = network.filter(|n| n != "none");
+    if let Some(m) = memory {
+        c.memory_bytes = Some(parse_memory(&m).ok_or_else(|| {
+            value_err(format!("memory must look like '512m' or '4g', got '{m}'"))
+        })?);
+    }
+    if let Some(cpu) = cpus {
+        if !(cpu > 0.0 && cpu.is_finite()) {
+            return Err(value_err(format!("cpus must be positive, got {cpu}")));
+        }
+        c.cpus = Some(cpu);
+    }
+    c.pids_limit = pids_limit;
+    c.gpus = gpus;
+    Ok(Some(c))
 }
 
 fn secs(v: Option<f64>, name: &str) -> PyResult<Option<f64>> {
@@ -88,7 +142,7 @@ pub struct PyEnv {
 #[pymethods]
 impl PyEnv {
     #[new]
-    #[pyo3(signature = (task, *, config_roots=Vec::new(), max_steps=50, reward_mode="final", failure_reward=-1.0, observation_limit=Some(crate::aci::session::DEFAULT_OBSERVATION_LIMIT), process_env=BTreeMap::new(), shell_vars=Vec::new(), python="python3".to_string(), workspace=None, short_timeout=None, long_timeout=None, no_output_timeout=None))]
+    #[pyo3(signature = (task, *, config_roots=Vec::new(), max_steps=50, reward_mode="final", failure_reward=-1.0, observation_limit=Some(crate::aci::session::DEFAULT_OBSERVATION_LIMIT), process_env=BTreeMap::new(), shell_vars=Vec::new(), python="python3".to_string(), workspace=None, short_timeout=None, long_timeout=None, no_output_timeout=None, backend="local", image=None, network=None, memory=None, cpus=None, pids_limit=None, gpus=Vec::new()))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -105,8 +159,17 @@ impl PyEnv {
         short_timeout: Option<f64>,
         long_timeout: Option<f64>,
         no_output_timeout: Option<f64>,
+        backend: &str,
+        image: Option<String>,
+        network: Option<String>,
+        memory: Option<String>,
+        cpus: Option<f64>,
+        pids_limit: Option<i64>,
+        gpus: Vec<String>,
     ) -> PyResult<Self> {
         let mut config = EnvConfig::new(task);
+        config.container =
+            container_config(backend, image, network, memory, cpus, pids_limit, gpus)?;
         config.config_roots = config_roots;
         config.max_steps = max_steps;
         config.reward_mode = reward_mode.parse::<RewardMode>().map_err(to_py)?;
@@ -318,6 +381,24 @@ fn load_task_json(task: &str, config_roots: Vec<PathBuf>) -> PyResult<String> {
     Ok(serde_json::to_string(&loaded.config).unwrap_or_default())
 }
 
+/// Removes the containers of `backend` whose owner process is gone; returns how many.
+#[pyfunction]
+fn reap_containers(py: Python<'_>, backend: &str) -> PyResult<usize> {
+    let kind = EngineKind::parse(backend).ok_or_else(|| {
+        pyo3::exceptions::PyValueError::new_err(format!(
+            "unknown container backend '{backend}': use 'docker' or 'podman'"
+        ))
+    })?;
+    py.detach(|| Engine::connect(kind).map(|e| reaper::reap(&e)))
+        .map_err(|e| EngineUnavailableError::new_err(e.to_string()))
+}
+
+/// Removes every container this process still owns (exit and signal handlers).
+#[pyfunction]
+fn remove_live_containers(py: Python<'_>) -> usize {
+    py.detach(reaper::remove_all_tracked)
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -326,6 +407,12 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("TaskConfigError", py.get_type::<TaskConfigError>())?;
     m.add("SandboxError", py.get_type::<SandboxError>())?;
     m.add("ShellError", py.get_type::<ShellError>())?;
+    m.add(
+        "EngineUnavailableError",
+        py.get_type::<EngineUnavailableError>(),
+    )?;
+    m.add_function(wrap_pyfunction!(reap_containers, m)?)?;
+    m.add_function(wrap_pyfunction!(remove_live_containers, m)?)?;
     m.add("ResetNeededError", py.get_type::<ResetNeededError>())?;
     m.add("EnvClosedError", py.get_type::<EnvClosedError>())?;
     m.add_class::<PyEnv>()?;

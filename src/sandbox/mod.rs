@@ -1,9 +1,12 @@
-//! Where an episode runs. `local`: a process tree in a temp workspace on this host.
+//! Where an episode runs. `local`: a process tree in a temp workspace on this host;
+//! `container`: a Docker or Podman container per env.
 
+pub mod container;
 pub mod exec;
 pub mod local;
 pub mod reaper;
 
+pub use container::{ContainerConfig, ContainerSandbox, EngineKind};
 pub use exec::{ExecOutput, ExecRequest};
 pub use local::{LocalSandbox, LocalSandboxConfig};
 
@@ -36,12 +39,19 @@ pub enum SandboxError {
     /// The sandbox was already stopped.
     #[error("the sandbox is stopped")]
     Stopped,
+    /// The container engine failed.
+    #[error(transparent)]
+    Container(Box<container::ContainerError>),
 }
 
 /// One place an episode runs: a workspace, shells, fresh processes for grading.
 pub trait Sandbox: Send {
     /// Workspace path as the shell sees it.
     fn workspace(&self) -> String;
+    /// The same folder as this host sees it (where submissions are looked for).
+    fn workspace_on_host(&self) -> std::path::PathBuf {
+        std::path::PathBuf::from(self.workspace())
+    }
     /// A factory for the episode's shell (and its respawns).
     fn shell_factory(&self) -> Box<dyn ShellFactory>;
     /// Empties the workspace and copies `entries` into it: `(host source, name in the

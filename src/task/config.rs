@@ -123,6 +123,38 @@ pub struct TaskConfig {
     /// Our extension: the metrics and their directions.
     #[serde(default)]
     pub metrics: Vec<MetricSpec>,
+    /// Our extension: resource limits of the container backends.
+    #[serde(default)]
+    pub resources: ResourceLimits,
+}
+
+/// Container limits a task asks for; `mlgym.make` parameters override them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResourceLimits {
+    /// Memory, e.g. `512m` or `4g` (bytes without a suffix).
+    #[serde(default)]
+    pub memory: Option<String>,
+    /// CPUs, e.g. `2` or `0.5`.
+    #[serde(default)]
+    pub cpus: Option<f64>,
+    /// Maximum number of processes.
+    #[serde(default)]
+    pub pids: Option<i64>,
+}
+
+/// Parses a memory size: bytes, or a number with `k`, `m`, `g` or `t` (powers of 1024).
+pub fn parse_memory(text: &str) -> Option<i64> {
+    let t = text.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (num, mult) = match t.chars().last()? {
+        'k' => (&t[..t.len() - 1], 1i64 << 10),
+        'm' => (&t[..t.len() - 1], 1 << 20),
+        'g' => (&t[..t.len() - 1], 1 << 30),
+        't' => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let v: f64 = num.trim().parse().ok()?;
+    (v > 0.0).then_some((v * mult as f64) as i64)
 }
 
 /// Fills `{dataset_docs}` the way Python's `str.format(dataset_docs=...)` would,

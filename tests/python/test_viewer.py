@@ -191,7 +191,7 @@ def _chromium() -> tuple[str | None, str | None]:
 
 
 @pytest.fixture
-def browser():
+def browser(tmp_path):
     binary, driver = _chromium()
     try:
         from selenium import webdriver
@@ -207,11 +207,21 @@ def browser():
         pytest.skip("headless Chromium (chromium, chromium-driver, selenium) not installed")
     options = webdriver.ChromeOptions()
     options.binary_location = binary
+    # As root and with the network closed, Chromium needs all of these: without the
+    # networking ones it waits on connections it can never make.
     for arg in (
         "--headless=new",
         "--no-sandbox",
         "--disable-gpu",
         "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--no-default-browser-check",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-extensions",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
         "--window-size=1400,1000",
     ):
         options.add_argument(arg)
@@ -284,6 +294,11 @@ def test_page_in_headless_chromium(corpus_server, browser):
     path_png = artifacts_dir() / "viewer.png"
     browser.save_screenshot(str(path_png))
     assert path_png.stat().st_size > 10_000
+    # The same step scrolled to the step viewer: thought, action and observation.
+    browser.execute_script(
+        "document.getElementById('step-label').scrollIntoView({block: 'start'})"
+    )
+    browser.save_screenshot(str(artifacts_dir() / "viewer-step.png"))
 
     # A large observation is collapsed until asked for.
     big = max(corpus_server.index.entries, key=lambda e: e.size)

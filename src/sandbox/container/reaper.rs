@@ -1,0 +1,148 @@
+//! No leaked containers: every container carries its owner's host, pid and pid start
+//! time; containers whose owner is gone are removed at start-up (once per engine per
+//! process) and by `mlgym gc`. Live containers are tracked so a signal handler or
+//! `atexit` can remove them all.
+
+use super::engine::Engine;
+use super::runtime::block_on;
+use super::{remove_container, OWNER_LABEL, OWNER_VALUE};
+use crate::sandbox::local::remove_tree;
+use bollard::query_parameters::ListContainersOptionsBuilder;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+static LIVE: OnceLock<Mutex<HashMap<String, Engine>>> = OnceLock::new();
+static REAPED: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+
+fn live() -> &'static Mutex<HashMap<String, Engine>> {
+    LIVE.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// A random number from the OS (for unique names).
+pub fn random_u32() -> u32 {
+    let mut b = [0u8; 4];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut b);
+    }
+    u32::from_le_bytes(b)
+}
+
+/// This host's name, as stored in the labels.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Start time (clock ticks since boot) of a process; `None` when it does not exist.
+pub fn pid_start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// The labels that name this process as the owner.
+pub fn owner_labels(root: &Path) -> Vec<(String, String)> {
+    let pid = std::process::id();
+    vec![
+        (OWNER_LABEL.into(), OWNER_VALUE.into()),
+        ("mlgym.host".into(), hostname()),
+        ("mlgym.pid".into(), pid.to_string()),
+        (
+            "mlgym.pid_start".into(),
+            pid_start_time(pid).unwrap_or(0).to_string(),
+        ),
+        ("mlgym.root".into(), root.to_string_lossy().into_owned()),
+    ]
+}
+
+/// Records a live container of this process.
+pub fn track(engine: &Engine, id: &str) {
+    if let Ok(mut m) = live().lock() {
+        m.insert(id.to_string(), engine.clone());
+    }
+}
+
+/// Forgets a removed container.
+pub fn untrack(id: &str) {
+    if let Ok(mut m) = live().lock() {
+        m.remove(id);
+    }
+}
+
+/// Removes every container this process still has (for signal handlers and exit).
+pub fn remove_all_tracked() -> usize {
+    let all: Vec<(String, Engine)> = match live().lock() {
+        Ok(mut m) => m.drain().collect(),
+        Err(_) => return 0,
+    };
+    all.iter()
+        .filter(|(id, engine)| remove_container(engine, id))
+        .count()
+}
+
+fn owner_gone(labels: &HashMap<String, String>) -> bool {
+    if labels.get("mlgym.host").map(String::as_str) != Some(hostname().as_str()) {
+        return false; // another host's container: not ours to judge
+    }
+    let Some(pid) = labels.get("mlgym.pid").and_then(|p| p.parse::<u32>().ok()) else {
+        return true;
+    };
+    let start: u64 = labels
+        .get("mlgym.pid_start")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    match pid_start_time(pid) {
+        None => true,
+        Some(now) => start != 0 && now != start, // the pid was reused
+    }
+}
+
+/// Removes our containers whose owner process is gone; returns how many.
+pub fn reap(engine: &Engine) -> usize {
+    let docker = engine.docker.clone();
+    let mut filters = HashMap::new();
+    filters.insert(
+        "label".to_string(),
+        vec![format!("{OWNER_LABEL}={OWNER_VALUE}")],
+    );
+    let opts = ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filters)
+        .build();
+    let Some(Ok(list)) = block_on(async move { docker.list_containers(Some(opts)).await }) else {
+        return 0;
+    };
+    let tmp = std::env::temp_dir();
+    let mut removed = 0;
+    for c in list {
+        let labels = c.labels.unwrap_or_default();
+        let Some(id) = c.id else { continue };
+        if !owner_gone(&labels) {
+            continue;
+        }
+        if remove_container(engine, &id) {
+            removed += 1;
+        }
+        if let Some(root) = labels.get("mlgym.root").map(PathBuf::from) {
+            if root.starts_with(&tmp) && root.components().any(|c| c.as_os_str() == "containers") {
+                remove_tree(&root);
+            }
+        }
+    }
+    removed
+}
+
+/// Reaps once per engine socket per process.
+pub fn reap_once(engine: &Engine) {
+    let set = REAPED.get_or_init(|| Mutex::new(HashSet::new()));
+    let first = set
+        .lock()
+        .map(|mut s| s.insert(engine.socket.clone()))
+        .unwrap_or(false);
+    if first {
+        reap(engine);
+    }
+}

@@ -1,0 +1,283 @@
+"""The Docker and Podman backends against real engines (docs/containers.md).
+
+Each test runs on every engine that answers. An engine that does not answer skips its
+tests only when MLGYM_TEST_DOCKER (and, for Podman, MLGYM_TEST_PODMAN) is unset; CI
+sets them to `required`, which turns a missing engine into a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import mlgym
+import pytest
+from mlgym import _core
+
+IMAGE = os.environ.get("MLGYM_IMAGE", "mlgym-agent:latest")
+WS = "/home/agent/workspace"
+
+
+def _required(engine: str) -> bool:
+    var = "MLGYM_TEST_PODMAN" if engine == "podman" else "MLGYM_TEST_DOCKER"
+    value = os.environ.get(var) or os.environ.get("MLGYM_TEST_DOCKER")
+    return value == "required"
+
+
+def _cli(engine: str, *args: str) -> subprocess.CompletedProcess:
+    cmd = [engine, *args]
+    if engine == "podman" and shutil.which("podman") is None:
+        pytest.fail("podman CLI missing")
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+
+_checked: dict[str, str | None] = {}
+
+
+def _engine_problem(engine: str) -> str | None:
+    if engine not in _checked:
+        try:
+            _core.reap_containers(engine)
+            images = _cli(engine, "image", "inspect", IMAGE)
+            _checked[engine] = (
+                None if images.returncode == 0 else f"image {IMAGE} missing in {engine}"
+            )
+        except (mlgym.MLGymError, OSError, subprocess.SubprocessError) as err:
+            _checked[engine] = f"{engine} unreachable: {err}"
+    return _checked[engine]
+
+
+@pytest.fixture(params=["docker", "podman"])
+def engine(request) -> str:
+    name = request.param
+    problem = _engine_problem(name)
+    if problem:
+        if _required(name):
+            pytest.fail(problem)
+        pytest.skip(problem)
+    return name
+
+
+def _ours(engine: str, label: str) -> list[str]:
+    out = _cli(engine, "ps", "-a", "-q", "--filter", f"label={label}")
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split()
+
+
+def _make(engine: str, task: str = "battleOfSexes", **kw):
+    return mlgym.make(task, backend=engine, image=IMAGE, **kw)
+
+
+EPISODE = [
+    "ls",
+    "open strategy.py",
+    "python -c 'print(1 + 1)'",
+    "validate",
+    "submit",
+]
+
+
+def _play(env) -> list[tuple[str, float, bool, dict]]:
+    out = []
+    obs, info = env.reset(seed=7)
+    out.append((obs, 0.0, False, info))
+    for action in EPISODE:
+        obs, reward, term, _trunc, info = env.step(action)
+        out.append((obs, reward, term, info))
+    return out
+
+
+def test_full_episode_matches_local(engine):
+    env = _make(engine)
+    try:
+        steps = _play(env)
+    finally:
+        env.close()
+    local = mlgym.make("battleOfSexes")
+    try:
+        local_steps = _play(local)
+        local_ws = local.workspace
+    finally:
+        local.close()
+    for (obs, reward, term, info), (lobs, lreward, lterm, linfo) in zip(
+        steps, local_steps, strict=True
+    ):
+        assert obs == lobs.replace(local_ws, WS)
+        assert reward == pytest.approx(lreward)
+        assert term == lterm
+        assert info["state"]["open_file"] == linfo["state"]["open_file"].replace(local_ws, WS)
+    last = steps[-1][3]
+    assert last["exit_status"] == "submitted"
+    assert "Evaluation Score" in steps[4][0]
+    assert last["backend"] == engine and last["failure"] is None
+    assert _ours(engine, f"mlgym.pid={os.getpid()}") == []
+
+
+def test_agent_is_unprivileged_and_offline(engine):
+    env = _make(engine)
+    try:
+        env.reset(seed=0)
+        obs, *_ = env.step("id -un; pwd")
+        assert obs == f"agent\n{WS}"
+        obs, *_ = env.step("ls /run/mlgym-grade 2>&1; echo rc=$?")
+        assert "Permission denied" in obs and obs.endswith("rc=2")
+        obs, *_ = env.step("command ls /sys/class/net")
+        assert obs.split() == ["lo"]
+        obs, *_ = env.step("find / -name 'target.py' -not -path '/proc/*' 2>/dev/null | wc -l")
+        assert obs.strip() == "0"  # the opponent is only inside the grader's folder
+    finally:
+        env.close()
+
+
+def test_limits_labels_and_init(engine):
+    env = _make(engine, memory="256m", cpus=0.5, pids_limit=128)
+    try:
+        env.reset(seed=0)
+        ids = _ours(engine, f"mlgym.pid={os.getpid()}")
+        assert len(ids) == 1
+        meta = json.loads(_cli(engine, "inspect", ids[0]).stdout)[0]
+        host = meta["HostConfig"]
+        assert host["Memory"] == 256 << 20
+        assert host["NanoCpus"] == 500_000_000
+        assert host["PidsLimit"] == 128
+        assert host["NetworkMode"] == "none"
+        labels = meta["Config"]["Labels"]
+        assert labels["mlgym.owner"] == "mlgym-rs" and labels["mlgym.task"] == "battleOfSexes"
+        assert labels["mlgym.episode"] == "1"
+        assert host.get("Init") is True
+    finally:
+        env.close()
+    assert _ours(engine, f"mlgym.pid={os.getpid()}") == []
+
+
+def test_timeout_and_shell_death_keep_env_usable(engine):
+    env = _make(engine, short_timeout=2)
+    try:
+        env.reset(seed=0)
+        t0 = time.monotonic()
+        obs, _r, _t, _tr, info = env.step("sleep 100")
+        assert time.monotonic() - t0 < 20
+        assert "EXECUTION TIMED OUT" in obs
+        obs, *_ = env.step("echo ok")
+        assert obs == "ok"
+        obs, _r, _t, _tr, info = env.step("exit")
+        assert info["shell_restarted"]
+        obs, *_ = env.step("echo again; pwd")
+        assert obs == f"again\n{WS}"
+        obs, *_ = env.step("pgrep -u agent -c sleep || true")
+        assert obs.strip() == "0"
+    finally:
+        env.close()
+
+
+def test_warm_reset_restores_workspace_in_same_container(engine):
+    env = _make(engine)
+    try:
+        env.reset(seed=0)
+        first = _ours(engine, f"mlgym.pid={os.getpid()}")
+        env.step("rm strategy.py; echo junk > junk.txt; sleep 300 &")
+        for _ in range(3):
+            env.reset(seed=0)
+        obs, *_ = env.step("ls; pgrep -u agent -c sleep || true")
+        assert obs.split() == ["evaluate.py", "strategy.py", "0"]
+        assert _ours(engine, f"mlgym.pid={os.getpid()}") == first
+    finally:
+        env.close()
+
+
+def test_fifty_episodes_then_kill9_leaves_nothing(engine, tmp_path):
+    env = _make(engine, max_steps=3)
+    try:
+        for i in range(50):
+            env.reset(seed=i)
+            env.step("echo hi")
+    finally:
+        env.close()
+    script = tmp_path / "driver.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import os, sys, time, mlgym
+            env = mlgym.make("battleOfSexes", backend={engine!r}, image={IMAGE!r})
+            env.reset(seed=0)
+            env.step("echo mid-episode")
+            print(os.getpid(), flush=True)
+            time.sleep(600)
+            """
+        )
+    )
+    driver = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(driver.stdout.readline())
+        assert _ours(engine, f"mlgym.pid={pid}") != []
+    finally:
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+    # The next start (here: an explicit gc, as `mlgym gc` does) removes the orphan.
+    assert mlgym.containers.gc(engine) >= 1
+    assert _ours(engine, f"mlgym.pid={pid}") == []
+    assert _ours(engine, f"mlgym.pid={os.getpid()}") == []
+
+
+def test_sigterm_removes_containers(engine, tmp_path):
+    script = tmp_path / "driver.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import os, time, mlgym
+            env = mlgym.make("battleOfSexes", backend={engine!r}, image={IMAGE!r})
+            env.reset(seed=0)
+            print(os.getpid(), flush=True)
+            time.sleep(600)
+            """
+        )
+    )
+    driver = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    pid = int(driver.stdout.readline())
+    assert _ours(engine, f"mlgym.pid={pid}") != []
+    driver.send_signal(signal.SIGTERM)
+    assert driver.wait(timeout=60) == -signal.SIGTERM
+    assert _ours(engine, f"mlgym.pid={pid}") == []
+
+
+def test_cheating_strategies_gain_nothing(engine):
+    env = _make(engine)
+    try:
+        env.reset(seed=3)
+        _obs, _r, _t, _tr, info = env.step("validate")
+        honest = info["metrics"]["Score"]
+        cheat = "import os, json\\nprint(json.dumps({'Score': 99.0}))\\nos._exit(0)\\n"
+        env.step(f"printf '{cheat}' > strategy.py")
+        obs, _r, _t, _tr, info = env.step("validate")
+        assert info["metrics"] is None or info["metrics"].get("Score", 0) < 99.0
+        env.step("echo 'print(1)' > evaluate.py")
+        env.reset(seed=3)
+        _obs, _r, _t, _tr, info = env.step("validate")
+        assert info["metrics"]["Score"] == pytest.approx(honest)
+    finally:
+        env.close()
+
+
+def test_unreachable_engine_names_what_was_tried(monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    env = mlgym.make("battleOfSexes", backend="docker")
+    with pytest.raises(mlgym.EngineUnavailableError) as err:
+        env.reset(seed=0)
+    assert "unix:///nonexistent/docker.sock" in str(err.value)
+    assert isinstance(err.value, mlgym.SandboxError)
+    env.close()
+
+
+def test_unknown_backend_and_workspace_misuse():
+    with pytest.raises(ValueError, match="unknown backend"):
+        mlgym.make("battleOfSexes", backend="kubernetes")
+    with pytest.raises(ValueError, match="only for backend='local'"):
+        mlgym.make("battleOfSexes", backend="docker", workspace="/tmp/x")
+    with pytest.raises(ValueError, match="memory"):
+        mlgym.make("battleOfSexes", backend="docker", memory="lots")
