@@ -70,25 +70,37 @@ def _shell_rss_kb(env: mlgym.MLGymEnv) -> int:
     return total
 
 
+def _container_shell_kb(env: mlgym.MLGymEnv) -> int:
+    """RSS of the agent's processes inside one env's container."""
+    obs, *_ = env.step("ps -u agent -o rss= 2>/dev/null")
+    return sum(int(x) for x in obs.split() if x.isdigit())
+
+
 def run_bench(
     backend: str = "local",
     task: str = "battleOfSexes",
     sizes: list[int] | None = None,
     steps: int = 1000,
     steps_per_env: int = 50,
+    image: str | None = None,
 ) -> dict[str, Any]:
     """Measures step/reset latency and aggregate throughput; returns the report."""
     sizes = sizes or [1, 8, 64, 256]
     report: dict[str, Any] = {"backend": backend, "task": task}
+    kw: dict[str, Any] = {"backend": backend}
+    if backend != "local" and image:
+        kw["image"] = image
+        report["image"] = image
 
     t0 = time.perf_counter()
-    env = mlgym.make(task, backend=backend, max_steps=10**6)
+    env = mlgym.make(task, max_steps=10**6, **kw)
     env.reset(seed=0)
     cold = 1000 * (time.perf_counter() - t0)
     true_ms = _time_ms(lambda: env.step("true"), steps)
-    big = "\n".join(f"value_{i} = {i}  # line {i}" for i in range(1, _BIG_FILE_LINES + 1))
-    ws = Path(env.workspace or ".")
-    (ws / "big.py").write_text(big + "\n")
+    # Written through the shell so it works on every backend.
+    env.step(
+        f'for i in $(seq 1 {_BIG_FILE_LINES}); do echo "value_$i = $i  # line $i"; done > big.py'
+    )
     open_ms = _time_ms(lambda: env.step("open big.py"), max(20, steps // 20))
     goto_ms = _time_ms(lambda: env.step("goto 500"), max(20, steps // 20))
     edit_ms = _time_ms(
@@ -97,7 +109,7 @@ def run_bench(
     warm_ms = _time_ms(lambda: env.reset(seed=0), 30)
     env.close()
     cold_ms = [cold] + _time_ms(
-        lambda: (lambda e: (e.reset(seed=0), e.close()))(mlgym.make(task, backend=backend)), 9
+        lambda: (lambda e: (e.reset(seed=0), e.close()))(mlgym.make(task, **kw)), 9
     )
 
     report.update(
@@ -115,13 +127,15 @@ def run_bench(
     throughput: dict[str, float] = {}
     memory_per_env_mb = float("nan")
     for n in sizes:
-        envs = [mlgym.make(task, backend=backend, max_steps=10**6) for _ in range(n)]
+        envs = [mlgym.make(task, max_steps=10**6, **kw) for _ in range(n)]
         rss0 = _rss_kb()
         for e in envs:
             e.reset(seed=0)
         if n == max(sizes):
             host_kb = (_rss_kb() - rss0) / n
-            shell_kb = _shell_rss_kb(envs[0]) / n
+            shell_kb = (
+                _shell_rss_kb(envs[0]) / n if backend == "local" else _container_shell_kb(envs[0])
+            )
             memory_per_env_mb = (host_kb + shell_kb) / 1024
             report["memory_host_per_env_mb"] = host_kb / 1024
             report["memory_shell_per_env_mb"] = shell_kb / 1024
@@ -161,6 +175,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--sizes", default="1,8,64,256", help="comma-separated env counts")
     p.add_argument("--steps", type=int, default=1000, help="single-env steps timed")
     p.add_argument("--steps-per-env", type=int, default=50)
+    p.add_argument("--image", default=None, help="container image (docker/podman)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
@@ -168,7 +183,9 @@ def add_parser(subparsers: Any) -> None:
 def run(args: Any) -> int:
     sizes = [int(s) for s in str(args.sizes).split(",") if s.strip()]
     with tempfile.TemporaryDirectory():
-        report = run_bench(args.backend, args.task, sizes, args.steps, args.steps_per_env)
+        report = run_bench(
+            args.backend, args.task, sizes, args.steps, args.steps_per_env, args.image
+        )
     if args.json:
         print(json.dumps(report))
     else:

@@ -24,12 +24,36 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_gc(args: argparse.Namespace) -> int:
+    import mlgym
+
+    total = 0
+    for backend in args.backend or ["docker", "podman"]:
+        try:
+            removed = mlgym.containers.gc(backend)
+        except mlgym.EngineUnavailableError as err:
+            if args.backend:
+                print(f"{backend}: {err}", file=sys.stderr)
+                return 1
+            continue
+        print(f"{backend}: removed {removed} orphaned container(s)")
+        total += removed
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlgym", description="mlgym-rs command line")
     sub = parser.add_subparsers(dest="command", required=True)
     tasks = sub.add_parser("tasks", help="list task ids")
     tasks.add_argument("--config-root", default=None)
     tasks.set_defaults(func=_cmd_tasks)
+    gc = sub.add_parser(
+        "gc", help="remove containers whose owner process is gone (docker and podman)"
+    )
+    gc.add_argument(
+        "--backend", action="append", choices=["docker", "podman"], help="only this engine"
+    )
+    gc.set_defaults(func=_cmd_gc)
     for name in _SUBCOMMANDS:
         try:
             module = importlib.import_module(name)

@@ -39,6 +39,35 @@ def install_cleanup_hooks() -> None:
                 signal.signal(signal.SIGTERM, _on_sigterm)
 
 
+def prewarm(
+    backend: str,
+    n: int,
+    *,
+    image: str | None = None,
+    network: str | None = None,
+    memory: str | int | None = None,
+    cpus: float | None = None,
+    pids_limit: int | None = None,
+    process_env: dict[str, str] | None = None,
+) -> int:
+    """Keeps ``n`` started containers ready, so new envs with the same options skip
+    container start-up; each one taken is replaced in the background. Returns how many
+    are ready. ``MLGYM_CONTAINER_POOL=N`` does the same lazily for every option set."""
+    if backend not in CONTAINER_BACKENDS:
+        raise ValueError(f"unknown container backend {backend!r}: use 'docker' or 'podman'")
+    install_cleanup_hooks()
+    return _core.prewarm_containers(
+        backend,
+        int(n),
+        image=image,
+        network=network,
+        memory=None if memory is None else str(memory),
+        cpus=cpus,
+        pids_limit=pids_limit,
+        process_env={str(k): str(v) for k, v in (process_env or {}).items()},
+    )
+
+
 def gc(backend: str = "docker") -> int:
     """Removes containers of ``backend`` whose owner process is gone; returns the count."""
     if backend not in CONTAINER_BACKENDS:

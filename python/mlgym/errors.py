@@ -3,6 +3,7 @@
 from mlgym._core import (
     EngineUnavailableError,
     EnvClosedError,
+    GpuUnavailableError,
     MLGymError,
     ResetNeededError,
     SandboxError,
@@ -14,6 +15,7 @@ from mlgym._core import (
 __all__ = [
     "EngineUnavailableError",
     "EnvClosedError",
+    "GpuUnavailableError",
     "MLGymError",
     "ResetNeededError",
     "SandboxError",

@@ -4,7 +4,7 @@ mod gpu;
 
 use crate::aci::{AciConfig, StepOutput};
 use crate::env::{Env as CoreEnv, EnvConfig, EnvError, RewardMode};
-use crate::sandbox::container::{reaper, ContainerError, Engine};
+use crate::sandbox::container::{pool, reaper, ContainerError, Engine};
 use crate::sandbox::{ContainerConfig, EngineKind};
 use crate::session::{Session as CoreSession, SessionConfig};
 use crate::task::config::parse_memory;
@@ -393,6 +393,41 @@ fn reap_containers(py: Python<'_>, backend: &str) -> PyResult<usize> {
         .map_err(|e| EngineUnavailableError::new_err(e.to_string()))
 }
 
+/// Keeps `n` started containers ready for new envs with these options; returns how
+/// many are ready.
+#[pyfunction]
+#[pyo3(signature = (backend, n, *, image=None, network=None, memory=None, cpus=None, pids_limit=None, process_env=BTreeMap::new()))]
+#[allow(clippy::too_many_arguments)]
+fn prewarm_containers(
+    py: Python<'_>,
+    backend: &str,
+    n: usize,
+    image: Option<String>,
+    network: Option<String>,
+    memory: Option<String>,
+    cpus: Option<f64>,
+    pids_limit: Option<i64>,
+    process_env: BTreeMap<String, String>,
+) -> PyResult<usize> {
+    let Some(mut config) = container_config(
+        backend,
+        image,
+        network,
+        memory,
+        cpus,
+        pids_limit,
+        Vec::new(),
+    )?
+    else {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "prewarm needs a container backend: 'docker' or 'podman'",
+        ));
+    };
+    config.env = process_env;
+    Engine::connect(config.engine).map_err(|e| EngineUnavailableError::new_err(e.to_string()))?;
+    Ok(py.detach(|| pool::prewarm(&config, n)))
+}
+
 /// Removes every container this process still owns (exit and signal handlers).
 #[pyfunction]
 fn remove_live_containers(py: Python<'_>) -> usize {
@@ -413,6 +448,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.add_function(wrap_pyfunction!(reap_containers, m)?)?;
     m.add_function(wrap_pyfunction!(remove_live_containers, m)?)?;
+    m.add_function(wrap_pyfunction!(prewarm_containers, m)?)?;
     m.add("ResetNeededError", py.get_type::<ResetNeededError>())?;
     m.add("EnvClosedError", py.get_type::<EnvClosedError>())?;
     m.add_class::<PyEnv>()?;

@@ -281,3 +281,23 @@ def test_unknown_backend_and_workspace_misuse():
         mlgym.make("battleOfSexes", backend="docker", workspace="/tmp/x")
     with pytest.raises(ValueError, match="memory"):
         mlgym.make("battleOfSexes", backend="docker", memory="lots")
+
+
+def test_prewarmed_pool_serves_new_envs(engine):
+    assert mlgym.containers.prewarm(engine, 2, image=IMAGE) == 2
+    pooled = set(_ours(engine, f"mlgym.pid={os.getpid()}"))
+    assert len(pooled) == 2
+    env = _make(engine)
+    try:
+        t0 = time.monotonic()
+        env.reset(seed=0)
+        took = time.monotonic() - t0
+        assert env.step("id -un")[0] == "agent"
+        now = set(_ours(engine, f"mlgym.pid={os.getpid()}"))
+        assert pooled & now  # the env runs in a pooled container
+        assert took < 30
+    finally:
+        env.close()
+        mlgym.containers.prewarm(engine, 0, image=IMAGE)
+        _core.remove_live_containers()
+    assert _ours(engine, f"mlgym.pid={os.getpid()}") == []

@@ -295,9 +295,7 @@ def test_page_in_headless_chromium(corpus_server, browser):
     browser.save_screenshot(str(path_png))
     assert path_png.stat().st_size > 10_000
     # The same step scrolled to the step viewer: thought, action and observation.
-    browser.execute_script(
-        "document.getElementById('step-label').scrollIntoView({block: 'start'})"
-    )
+    browser.execute_script("document.getElementById('step-label').scrollIntoView({block: 'start'})")
     browser.save_screenshot(str(artifacts_dir() / "viewer-step.png"))
 
     # A large observation is collapsed until asked for.

@@ -6,6 +6,7 @@
 
 pub mod engine;
 pub mod exec;
+pub mod pool;
 pub mod reaper;
 pub mod runtime;
 mod scripts;
@@ -165,8 +166,16 @@ pub struct ContainerSandbox {
 }
 
 impl ContainerSandbox {
-    /// Creates (and unless `config.start` is false, starts and sets up) a container.
+    /// A started container for `config`: from the pool when one is ready, else new.
     pub fn create(config: &ContainerConfig) -> Result<Self, SandboxError> {
+        match pool::take(config) {
+            Some(sandbox) => Ok(sandbox),
+            None => Self::create_fresh(config),
+        }
+    }
+
+    /// Creates (and unless `config.start` is false, starts and sets up) a new container.
+    pub fn create_fresh(config: &ContainerConfig) -> Result<Self, SandboxError> {
         let engine = Engine::connect(config.engine).map_err(sandbox_err)?;
         reaper::reap_once(&engine);
         // SAFETY: getuid has no preconditions.

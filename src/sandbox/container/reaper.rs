@@ -72,8 +72,10 @@ pub fn untrack(id: &str) {
     }
 }
 
-/// Removes every container this process still has (for signal handlers and exit).
+/// Removes every container this process still has (for signal handlers and exit),
+/// pooled ones included.
 pub fn remove_all_tracked() -> usize {
+    super::pool::drain();
     let all: Vec<(String, Engine)> = match live().lock() {
         Ok(mut m) => m.drain().collect(),
         Err(_) => return 0,
