@@ -92,6 +92,20 @@ fn fast_state_dir() -> Option<PathBuf> {
     Some(dir)
 }
 
+/// Removes everything inside `dir` (which stays, so bind mounts and open shells keep it).
+pub fn empty_dir(dir: &Path) {
+    if let Ok(children) = std::fs::read_dir(dir) {
+        for child in children.flatten() {
+            let path = child.path();
+            if path.is_dir() && !path.is_symlink() {
+                remove_tree(&path);
+            } else {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+}
+
 /// Removes a tree even where write permission was dropped.
 pub fn remove_tree(path: &Path) {
     fn make_writable(path: &Path) {
@@ -254,16 +268,7 @@ impl Sandbox for LocalSandbox {
         if self.stopped {
             return Err(SandboxError::Stopped);
         }
-        if let Ok(children) = std::fs::read_dir(&self.workspace) {
-            for child in children.flatten() {
-                let path = child.path();
-                if path.is_dir() && !path.is_symlink() {
-                    remove_tree(&path);
-                } else {
-                    let _ = std::fs::remove_file(&path);
-                }
-            }
-        }
+        empty_dir(&self.workspace);
         for (src, name, read_only) in entries {
             copy_tree(src, &self.workspace.join(name), *read_only)?;
         }

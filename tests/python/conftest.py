@@ -87,3 +87,22 @@ def aci_python() -> str:
             pytest.skip(msg)
         assert _python_ok(bindir), f"{venv} lacks flake8 7 or has numpy"
     return str(bindir)
+
+
+def fresh_golden_workspace(tmp_path: Path, fixture: str | None) -> Path:
+    """A writable copy of a golden ACI fixture (or an empty folder) at tmp_path/workspace."""
+    ws = (tmp_path / "workspace").resolve()
+    if not fixture:
+        ws.mkdir()
+        return ws
+    import shutil
+
+    shutil.copytree(SHARED / "spec" / "aci-golden" / "fixtures" / fixture, ws, symlinks=True)
+    # ../shared is read-only; the recording ran as root on a writable copy.
+    for root, dirs, files in os.walk(ws):
+        for name in [*dirs, *files]:
+            p = Path(root, name)
+            if not p.is_symlink():
+                p.chmod(p.stat().st_mode | 0o200)
+    ws.chmod(ws.stat().st_mode | 0o200)
+    return ws

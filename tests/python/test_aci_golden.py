@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import mlgym
 import pytest
-from conftest import SHARED
+from conftest import SHARED, fresh_golden_workspace
 
 GOLDEN = SHARED / "spec" / "aci-golden"
 GOLDEN_FILE = Path(os.environ.get("MLGYM_ACI_GOLDEN") or GOLDEN / "dev.jsonl")
@@ -31,22 +30,6 @@ def _sequences() -> list:
     return [pytest.param(s, id=s["id"]) for s in seqs]
 
 
-def _fresh_workspace(tmp_path: Path, fixture: str | None) -> Path:
-    ws = (tmp_path / "workspace").resolve()
-    if not fixture:
-        ws.mkdir()
-        return ws
-    shutil.copytree(GOLDEN / "fixtures" / fixture, ws, symlinks=True)
-    # ../shared is read-only; the recording ran as root on a writable copy.
-    for root, dirs, files in os.walk(ws):
-        for name in [*dirs, *files]:
-            p = Path(root, name)
-            if not p.is_symlink():
-                p.chmod(p.stat().st_mode | 0o200)
-    ws.chmod(ws.stat().st_mode | 0o200)
-    return ws
-
-
 @pytest.mark.parametrize("seq", _sequences())
 def test_golden_sequence_through_session(seq: dict | None, tmp_path: Path, aci_python: str):
     if seq is None:
@@ -54,7 +37,7 @@ def test_golden_sequence_through_session(seq: dict | None, tmp_path: Path, aci_p
         if os.environ.get("CI"):
             pytest.fail(msg)
         pytest.skip(msg)
-    ws = _fresh_workspace(tmp_path, seq["fixture"])
+    ws = fresh_golden_workspace(tmp_path, seq["fixture"])
     shell_vars = {k: str(v) for k, v in seq.get("env", {}).items()}
     # `python` on the session's PATH is the lint venv (flake8 7), as on the recording machine.
     process_env = {"PATH": f"{aci_python}:/usr/local/bin:/usr/bin:/bin"}

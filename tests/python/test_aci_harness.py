@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from aci_harness import (  # noqa: E402
     guard_multiline_input,
     is_malformed_edit,
 )
+from conftest import fresh_golden_workspace  # noqa: E402
 
 GOLDEN = Path(__file__).resolve().parents[2].parent / "shared/spec/aci-golden"
 WORKSPACE = "/home/agent/workspace"
@@ -47,22 +47,6 @@ def _golden_sequences() -> list:
     return [pytest.param(s, id=s["id"]) for s in seqs]
 
 
-def _workspace(tmp_path: Path, fixture: str | None) -> Path:
-    ws = (tmp_path / "workspace").resolve()
-    if fixture:
-        shutil.copytree(GOLDEN / "fixtures" / fixture, ws, symlinks=True)
-        # The fixtures are read-only; the recording ran as root, where that did not matter.
-        for root, dirs, files in os.walk(ws):
-            for name in [*dirs, *files]:
-                p = Path(root, name)
-                if not p.is_symlink():
-                    p.chmod(p.stat().st_mode | 0o200)
-        ws.chmod(ws.stat().st_mode | 0o200)
-    else:
-        ws.mkdir()
-    return ws
-
-
 @pytest.mark.parametrize("seq", _golden_sequences())
 def test_golden_sequence(seq: dict | None, tmp_path: Path, aci_python: str) -> None:
     if seq is None:
@@ -70,7 +54,7 @@ def test_golden_sequence(seq: dict | None, tmp_path: Path, aci_python: str) -> N
         if os.environ.get("CI"):
             pytest.fail(msg)
         pytest.skip(msg)
-    ws = _workspace(tmp_path, seq["fixture"])
+    ws = fresh_golden_workspace(tmp_path, seq["fixture"])
     env = {k: str(v) for k, v in seq.get("env", {}).items()}
     with AciSession(str(ws), env=env, path_prefix=[aci_python], environ=CLEAN_ENV) as s:
         for i, step in enumerate(seq["steps"]):
@@ -109,7 +93,7 @@ def test_guard_and_malformed_edit() -> None:
 
 
 def test_line_numbers_follow_mlgym(tmp_path: Path) -> None:
-    ws = _workspace(tmp_path, None)
+    ws = fresh_golden_workspace(tmp_path, None)
     with AciSession(str(ws), environ=CLEAN_ENV) as s:
         # Numbers checked against a bash driven exactly as MLGym drives its shell.
         assert s.step("echo $LINENO")[0] == "125"
@@ -120,7 +104,7 @@ def test_line_numbers_follow_mlgym(tmp_path: Path) -> None:
 
 
 def test_edit_without_linter_is_applied(tmp_path: Path) -> None:
-    ws = _workspace(tmp_path, None)
+    ws = fresh_golden_workspace(tmp_path, None)
     (ws / "m.py").write_text("x = 1\n")
     environ = {**CLEAN_ENV, "__MLGYM_LINTD": "/nonexistent/lintd.py"}
     with AciSession(str(ws), environ=environ) as s:
@@ -131,7 +115,7 @@ def test_edit_without_linter_is_applied(tmp_path: Path) -> None:
 
 
 def test_lint_server_is_invisible_to_jobs(tmp_path: Path, aci_python: str) -> None:
-    ws = _workspace(tmp_path, None)
+    ws = fresh_golden_workspace(tmp_path, None)
     (ws / "m.py").write_text("x = 1\n")
     with AciSession(str(ws), path_prefix=[aci_python], environ=CLEAN_ENV) as s:
         s.step("sleep 0.2 & pid=$!")

@@ -301,3 +301,17 @@ def test_prewarmed_pool_serves_new_envs(engine):
         mlgym.containers.prewarm(engine, 0, image=IMAGE)
         _core.remove_live_containers()
     assert _ours(engine, f"mlgym.pid={os.getpid()}") == []
+
+
+def test_flood_and_stdin_readers_do_not_break_the_shell(engine):
+    env = _make(engine, observation_limit=10_000)
+    try:
+        env.reset(seed=0)
+        obs, *_ = env.step("head -c 50000000 /dev/zero | tr '\\0' 'x'; echo; echo tail-line")
+        assert len(obs) < 20_000 and obs.endswith("tail-line")
+        obs, *_ = env.step("cat")  # reads stdin: gets EOF, not the protocol
+        assert obs == ""
+        obs, *_ = env.step("echo still-here")
+        assert obs == "still-here"
+    finally:
+        env.close()

@@ -17,7 +17,7 @@ pub use engine::{Engine, EngineKind};
 pub use scripts::{KILL_AGENT_PROCESSES_SH, KILL_TREE_SH};
 
 use super::exec::{ExecOutput, ExecRequest};
-use super::local::{copy_tree, remove_tree};
+use super::local::{copy_tree, empty_dir, remove_tree};
 use super::{Sandbox, SandboxError};
 use crate::shell::{ShellFactory, ShellTransport, LINTD_PY, RUNTIME_SH};
 use bollard::models::{ContainerCreateBody, DeviceMapping, DeviceRequest, HostConfig};
@@ -426,16 +426,7 @@ impl Sandbox for ContainerSandbox {
         if self.stopped {
             return Err(SandboxError::Stopped);
         }
-        if let Ok(children) = std::fs::read_dir(&self.host_workspace) {
-            for child in children.flatten() {
-                let path = child.path();
-                if path.is_dir() && !path.is_symlink() {
-                    remove_tree(&path);
-                } else {
-                    let _ = std::fs::remove_file(&path);
-                }
-            }
-        }
+        empty_dir(&self.host_workspace);
         for (src, name, read_only) in entries {
             let dst = self.host_workspace.join(name);
             copy_tree(src, &dst, *read_only)?;
