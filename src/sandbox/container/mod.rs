@@ -339,6 +339,16 @@ impl ContainerSandbox {
         .map_err(sandbox_err)
     }
 
+    /// Whether the engine still has this container running.
+    pub fn is_running(&self) -> bool {
+        let docker = self.engine.docker.clone();
+        let id = self.id.clone();
+        matches!(
+            runtime::block_on(async move { docker.inspect_container(&id, None).await }),
+            Some(Ok(c)) if c.state.as_ref().and_then(|s| s.running) == Some(true)
+        )
+    }
+
     /// Container id.
     pub fn id(&self) -> &str {
         &self.id

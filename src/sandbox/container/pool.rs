@@ -69,14 +69,23 @@ fn refill(key: PoolKey, config: ContainerConfig) {
         let config = config.clone();
         std::thread::spawn(move || {
             let made = ContainerSandbox::create_fresh(&config).ok();
-            if let Ok(mut map) = pool().lock() {
-                if let Some(shelf) = map.get_mut(&key) {
-                    shelf.filling = shelf.filling.saturating_sub(1);
-                    if let Some(sandbox) = made {
-                        shelf.ready.push(sandbox);
+            // Not wanted any more (drained or shrunk meanwhile): dropping removes it.
+            let _unwanted = match pool().lock() {
+                Ok(mut map) => match map.get_mut(&key) {
+                    Some(shelf) => {
+                        shelf.filling = shelf.filling.saturating_sub(1);
+                        match made {
+                            Some(sandbox) if shelf.ready.len() < shelf.target => {
+                                shelf.ready.push(sandbox);
+                                None
+                            }
+                            other => other,
+                        }
                     }
-                }
-            }
+                    None => made,
+                },
+                Err(_) => made,
+            };
         });
     }
 }
@@ -94,7 +103,8 @@ pub fn take(config: &ContainerConfig) -> Option<ContainerSandbox> {
         shelf.ready.pop()
     };
     refill(key, config.clone());
-    taken
+    // A pooled container can have died meanwhile (removed by hand, engine restart).
+    taken.filter(ContainerSandbox::is_running)
 }
 
 /// Keeps `n` started containers of `config` ready; returns once they are all up.
