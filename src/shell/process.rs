@@ -95,6 +95,32 @@ impl ProcessTransport {
     }
 }
 
+/// Waits up to `wait` for `file` to be readable, then reads once.
+pub fn poll_read(file: &mut File, buf: &mut [u8], wait: Duration) -> std::io::Result<ReadResult> {
+    let mut pfd = libc::pollfd {
+        fd: file.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let millis = wait.as_millis().min(i32::MAX as u128) as i32;
+    // SAFETY: pfd is a valid pollfd for the duration of the call.
+    let ready = unsafe { libc::poll(&mut pfd, 1, millis) };
+    if ready < 0 {
+        let err = std::io::Error::last_os_error();
+        if err.kind() == std::io::ErrorKind::Interrupted {
+            return Ok(ReadResult::Timeout);
+        }
+        return Err(err);
+    }
+    if ready == 0 {
+        return Ok(ReadResult::Timeout);
+    }
+    match file.read(buf)? {
+        0 => Ok(ReadResult::Eof),
+        n => Ok(ReadResult::Data(n)),
+    }
+}
+
 impl ShellTransport for ProcessTransport {
     fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.stdin.write_all(bytes)?;
@@ -102,28 +128,7 @@ impl ShellTransport for ProcessTransport {
     }
 
     fn read(&mut self, buf: &mut [u8], wait: Duration) -> std::io::Result<ReadResult> {
-        let mut pfd = libc::pollfd {
-            fd: self.output.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let millis = wait.as_millis().min(i32::MAX as u128) as i32;
-        // SAFETY: pfd is a valid pollfd for the duration of the call.
-        let ready = unsafe { libc::poll(&mut pfd, 1, millis) };
-        if ready < 0 {
-            let err = std::io::Error::last_os_error();
-            if err.kind() == std::io::ErrorKind::Interrupted {
-                return Ok(ReadResult::Timeout);
-            }
-            return Err(err);
-        }
-        if ready == 0 {
-            return Ok(ReadResult::Timeout);
-        }
-        match self.output.read(buf)? {
-            0 => Ok(ReadResult::Eof),
-            n => Ok(ReadResult::Data(n)),
-        }
+        poll_read(&mut self.output, buf, wait)
     }
 
     fn kill_descendants(&mut self) -> std::io::Result<usize> {

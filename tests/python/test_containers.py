@@ -315,3 +315,22 @@ def test_flood_and_stdin_readers_do_not_break_the_shell(engine):
         assert obs == "still-here"
     finally:
         env.close()
+
+
+@pytest.mark.parametrize("link", ["attach", "fifo"])
+def test_both_shell_links_give_the_same_episode(engine, link, monkeypatch):
+    # `fifo` (default on a local engine) bypasses the engine's attach proxy; `attach`
+    # goes through it and works with any engine.
+    monkeypatch.setenv("MLGYM_SHELL_LINK", link)
+    env = _make(engine, short_timeout=2)
+    try:
+        env.reset(seed=0)
+        assert env.step("id -un; echo $((6 * 7))")[0] == "agent\n42"
+        assert "EXECUTION TIMED OUT" in env.step("sleep 30")[0]
+        assert env.step("exit")[4]["shell_restarted"]
+        obs, *_ = env.step("validate")
+        assert "Evaluation Score" in obs
+        env.reset(seed=0)
+        assert env.step("ls")[0] == "evaluate.py\nstrategy.py"
+    finally:
+        env.close()

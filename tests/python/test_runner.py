@@ -5,9 +5,13 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 import types
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -593,8 +597,9 @@ def test_litellm_context_retries_and_errors():
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_litellm_mock_response_through_the_cli(tmp_path, monkeypatch):
-    pytest.importorskip("litellm")
+    # Set before the import: litellm otherwise fetches its model table from the network.
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    pytest.importorskip("litellm")
     monkeypatch.chdir(tmp_path)
     reply = fence("echo 6 > answer.txt && submit")
     rc = mlgym_main(
@@ -939,41 +944,95 @@ def corpus_game_trajectories() -> list[Path]:
     return sorted(p for t in GAME_TASKS for p in CORPUS.glob(f"*/{t}.traj"))
 
 
-def test_corpus_replays_end_with_an_exit_status(tmp_path, monkeypatch):
+def episode_leftovers(owner_pids: set[int]) -> list[str]:
+    """What local episodes of the given (finished) `mlgym run` processes left behind.
+
+    A process that escaped its owner is reparented away from this test, so it is looked
+    for everywhere: any live process whose cwd or command line is inside one of their
+    episode directories, and the episode directories and leak-registry entries
+    themselves (named `<owner pid>-...`).
+    """
+    base = Path(tempfile.gettempdir()) / f"mlgym-{os.getuid()}"
+    prefixes = tuple(f"{pid}-" for pid in owner_pids)
+    left = [
+        str(p)
+        for sub in ("episodes", "live")
+        for p in (base / sub).glob("*")
+        if p.name.startswith(prefixes)
+    ]
+    markers = tuple(str(base / "episodes" / prefix) for prefix in prefixes)
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cwd = os.readlink(f"/proc/{entry}/cwd")
+            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if any(m in cwd or m in cmd for m in markers):
+            left.append(f"process {entry}: {cmd.strip()} (cwd {cwd})")
+    return left
+
+
+def test_corpus_replays_end_with_an_exit_status(tmp_path):
+    """Every game trajectory of the corpus, replayed in full through `mlgym run`.
+
+    Runs the CLI as separate processes (a few at a time), with the corpus's own step
+    limit (50). `--training_timeout 60` bounds each evaluation: one recording, replayed on
+    our files, writes a strategy that never returns (its MLGym run hit a grader timeout
+    too), which would otherwise wait for the grader's 600 s limit.
+    """
     corpus_or_skip()
     game_tasks_or_skip(*GAME_TASKS)
     trajs = corpus_game_trajectories()
-    assert len(trajs) >= 36
-    monkeypatch.chdir(tmp_path)
+    assert len(trajs) == 36  # 3 games x 3 models x 4 runs
     before = descendant_pids()
-    statuses: dict[str, str] = {}
-    for i, traj in enumerate(trajs):
-        task = traj.stem
-        rc = mlgym_main(
-            [
-                "run",
-                "--task_config_path",
-                f"tasks/{task}.yaml",
-                "--model",
-                "replay",
-                "--replay_path",
-                str(traj),
-                "--max_steps",
-                "8",
-                "--suffix",
-                f"r{i}",
-                "--noverbose",
-            ]
+
+    def replay(i: int, traj: Path) -> tuple[int, subprocess.CompletedProcess[str]]:
+        argv = [
+            sys.executable,
+            "-m",
+            "mlgym.cli",
+            "run",
+            "--task_config_path",
+            f"tasks/{traj.stem}.yaml",
+            "--model",
+            "replay",
+            "--replay_path",
+            str(traj),
+            "--max_steps",
+            "50",
+            "--training_timeout",
+            "60",
+            "--suffix",
+            f"r{i}",
+            "--noverbose",
+        ]
+        proc = subprocess.Popen(
+            argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
-        assert rc == 0, traj
+        out, err = proc.communicate(timeout=900)
+        return proc.pid, subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+    workers = max(2, min(4, os.cpu_count() or 2))
+    with ThreadPoolExecutor(workers) as pool:
+        done = list(pool.map(replay, range(len(trajs)), trajs))
+    statuses: dict[str, str] = {}
+    for i, (traj, (_, proc)) in enumerate(zip(trajs, done, strict=True)):
+        assert proc.returncode == 0, (traj, proc.stderr[-2000:])
+        assert "Traceback" not in proc.stderr, (traj, proc.stderr[-2000:])
+        task = traj.stem
         (out,) = tmp_path.glob(f"trajectories/*/replay__{task}__*__r{i}_run_0/{task}.traj")
         data = json.loads(out.read_text())
+        recorded = json.loads(traj.read_text())["trajectory"]
         status = data["info"]["exit_status"]
         assert status, traj
-        assert len(data["trajectory"]) <= 8
+        # The whole recording is replayed (plus a closing `submit` if it has none).
+        assert min(len(recorded), 50) <= len(data["trajectory"]) <= min(len(recorded) + 1, 50)
         statuses[traj.parent.name] = status
         results = json.loads((out.parent / "results.json").read_text())
         assert results["agent"] == data["info"]["score"] and "baseline" in results
+    assert len(statuses) == 36
     assert set(statuses.values()) <= {
         "submitted",
         "autosubmission (max_steps)",
@@ -983,7 +1042,9 @@ def test_corpus_replays_end_with_an_exit_status(tmp_path, monkeypatch):
         "autosubmission (exit_format)",
         "evaluation_format_error (exit_format)",
     }, statuses
+    assert "submitted" in statuses.values()
     assert descendant_pids() <= before
+    assert episode_leftovers({pid for pid, _ in done}) == []
 
 
 # --------------------------------------------------------------------------- export

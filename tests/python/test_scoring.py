@@ -353,6 +353,28 @@ def test_cli_no_plots_and_model_selection(tmp_path, capsys):
     assert "gpt-o1" in capsys.readouterr().out
 
 
+def test_cli_traj_dir_adds_cost_plot_and_summaries(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    results, trajs = corpus("results"), corpus("trajectories")
+    plain, with_trajs = tmp_path / "plain", tmp_path / "trajs"
+    assert score_cli.run(_cli_args(str(results), "--out", str(plain), "--format", "png")) == 0
+    assert "No .traj files for these runs" in capsys.readouterr().out
+    assert (plain / "performance_profiles.png").is_file()
+    assert not (plain / "aup_vs_cost.png").exists() and not (plain / "exit_statuses.csv").exists()
+    args = _cli_args(
+        str(results), "--traj-dir", str(trajs), "--out", str(with_trajs), "--format", "png"
+    )
+    assert score_cli.run(args) == 0
+    assert "No .traj files" not in capsys.readouterr().out
+    for name in ("aup_vs_cost.png", "exit_statuses.csv", "action_categories.csv"):
+        assert (with_trajs / name).stat().st_size > 0, name
+    # The trajectories only feed the summaries and the cost axis, never the scores.
+    for name in ("aup_scores.csv", "best_scores.csv", "last_ranks.csv"):
+        assert (plain / name).read_text() == (with_trajs / name).read_text(), name
+    categories = _read_rows(with_trajs / "exit_status_categories.csv")
+    assert categories[-1][0] == "Total" and categories[-1][-1] == "61"
+
+
 # --------------------------------------------------------------------------- our runs
 
 

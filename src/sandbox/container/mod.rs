@@ -6,6 +6,7 @@
 
 pub mod engine;
 pub mod exec;
+mod fifo;
 pub mod pool;
 pub mod reaper;
 pub mod runtime;
@@ -34,6 +35,8 @@ use transport::{ExecShellSpec, ExecShellTransport};
 pub const WORKSPACE: &str = "/home/agent/workspace";
 /// Where the shell runtime lives in the container.
 const RUNTIME_DIR: &str = "/opt/mlgym";
+/// Where the shells' FIFOs are (a host folder, bind-mounted).
+const FIFO_DIR: &str = "/run/mlgym-io";
 /// Root of the grading folders (mode 0700, root).
 const GRADE_ROOT: &str = "/run/mlgym-grade";
 /// Label that marks our containers.
@@ -160,6 +163,8 @@ pub struct ContainerSandbox {
     host_workspace: PathBuf,
     env: Vec<String>,
     agent_ids: (u32, u32),
+    setpriv: bool,
+    fifo_dir: Option<(PathBuf, String)>,
     standby: Option<transport::StandbySlot>,
     private_dirs: u64,
     stopped: bool,
@@ -189,11 +194,13 @@ impl ContainerSandbox {
             .join("containers")
             .join(&name);
         let host_workspace = root.join("workspace");
-        std::fs::create_dir_all(&host_workspace).map_err(|source| SandboxError::Io {
-            action: "create",
-            path: host_workspace.clone(),
-            source,
-        })?;
+        for dir in [&host_workspace, &root.join("io")] {
+            std::fs::create_dir_all(dir).map_err(|source| SandboxError::Io {
+                action: "create",
+                path: dir.clone(),
+                source,
+            })?;
+        }
         let mut labels: HashMap<String, String> = config
             .labels
             .iter()
@@ -201,7 +208,10 @@ impl ContainerSandbox {
             .collect();
         labels.extend(reaper::owner_labels(&root));
         let mut host = HostConfig {
-            binds: Some(vec![format!("{}:{WORKSPACE}", host_workspace.display())]),
+            binds: Some(vec![
+                format!("{}:{WORKSPACE}", host_workspace.display()),
+                format!("{}:{FIFO_DIR}", root.join("io").display()),
+            ]),
             network_mode: Some(config.network.clone().unwrap_or_else(|| "none".into())),
             memory: config.memory_bytes,
             nano_cpus: config.cpus.map(|c| (c * 1e9) as i64),
@@ -257,6 +267,8 @@ impl ContainerSandbox {
             host_workspace,
             env,
             agent_ids: (1000, 1000),
+            setpriv: false,
+            fifo_dir: None,
             standby: None,
             private_dirs: 0,
             stopped: false,
@@ -299,8 +311,12 @@ impl ContainerSandbox {
         if let (Some(u), Some(g)) = (it.next(), it.next()) {
             self.agent_ids = (u, g);
         }
-        if it.next() == Some(1) && std::env::var_os("MLGYM_NO_STANDBY_SHELL").is_none() {
+        self.setpriv = it.next() == Some(1);
+        if self.setpriv && std::env::var_os("MLGYM_NO_STANDBY_SHELL").is_none() {
             self.standby = Some(Default::default());
+        }
+        if std::env::var("MLGYM_SHELL_LINK").as_deref() != Ok("attach") {
+            self.fifo_dir = Some((self.root.join("io"), FIFO_DIR.to_string()));
         }
         chown_tree(&self.host_workspace, self.agent_ids, false);
         Ok(())
@@ -424,6 +440,8 @@ impl Sandbox for ContainerSandbox {
                 cwd: WORKSPACE.into(),
                 env: self.env.clone(),
                 ids: self.agent_ids,
+                setpriv: self.setpriv,
+                fifo_dir: self.fifo_dir.clone(),
                 standby: self.standby.clone(),
             },
         })

@@ -1,23 +1,26 @@
-//! The agent's shell inside a container: one exec whose stdin and output stay attached
-//! for the shell's whole life, so a step is one write and the reads up to its marker.
+//! The agent's shell inside a container. One long-lived bash per episode, reached either
+//! through FIFOs in a bind-mounted host folder (the fast path, see `fifo.rs`) or through
+//! the engine's exec attach (any engine). Either way a step is one write and the reads up
+//! to its marker.
 
 use super::engine::Engine;
+use super::fifo::FifoLink;
 use super::runtime::{block_on, spawn};
 use super::{ContainerError, KILL_AGENT_PROCESSES_SH};
+use crate::shell::session::shell_quote;
 use crate::shell::{ReadResult, ShellTransport};
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
 use futures_util::StreamExt;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-/// Start-up line of the exec: merges stderr into stdout (one ordered stream, as the
-/// local pipe) and prints the shell's pid and uid before becoming `/bin/bash`.
-const SHELL_BOOT: &str =
-    "exec 2>&1; echo \"$$ $(id -u)\"; exec -a /bin/bash /bin/bash --norc --noprofile";
+/// Prints the shell's pid and uid, then becomes `/bin/bash` (argv[0] as MLGym's).
+const BOOT: &str = "echo \"$$ $(id -u)\"; exec -a /bin/bash /bin/bash --norc --noprofile";
 
 /// How to start the agent's shell in a running container.
 #[derive(Debug, Clone)]
@@ -30,40 +33,94 @@ pub struct ExecShellSpec {
     pub cwd: String,
     /// Environment (`KEY=value`).
     pub env: Vec<String>,
-    /// The agent's uid and gid (for a standby shell that drops to them).
+    /// The agent's uid and gid (for shells started as root that drop to them).
     pub ids: (u32, u32),
-    /// Where a pre-started shell waits (none when the image lacks `setpriv`).
+    /// Whether the image has `setpriv` (root starts, then drops to the agent).
+    pub setpriv: bool,
+    /// FIFO folder: (host path, path in the container); none: use the exec attach.
+    pub fifo_dir: Option<(PathBuf, String)>,
+    /// Where a pre-started shell waits (none without `setpriv`).
     pub standby: Option<StandbySlot>,
 }
 
 /// A pre-started shell, shared by the sandbox and its shell factories.
 pub type StandbySlot = Arc<Mutex<Option<StandbyShell>>>;
 
-/// A root exec already attached and waiting for one line before it drops to the agent
-/// and becomes the shell: taking it costs one write instead of a new exec (a `runc exec`
-/// is tens of milliseconds), which is what makes warm resets and respawns fast.
-pub struct StandbyShell {
-    attached: Attached,
+/// The byte link to one shell.
+enum Link {
+    Attach {
+        input: Option<Pin<Box<dyn AsyncWrite + Send>>>,
+        output: Receiver<Vec<u8>>,
+        pending: Vec<u8>,
+        at: usize,
+    },
+    Fifo(FifoLink),
 }
 
-impl std::fmt::Debug for StandbyShell {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "StandbyShell({})", self.attached.exec_id)
+fn io_err(e: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
+
+impl Link {
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Link::Attach { input, .. } => {
+                let input = input
+                    .as_mut()
+                    .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
+                block_on(async {
+                    input.write_all(bytes).await?;
+                    input.flush().await
+                })
+                .ok_or_else(|| io_err("no async runtime"))?
+            }
+            Link::Fifo(f) => f.write_all(bytes),
+        }
+    }
+
+    fn read(&mut self, buf: &mut [u8], wait: Duration) -> std::io::Result<ReadResult> {
+        match self {
+            Link::Attach {
+                output,
+                pending,
+                at,
+                ..
+            } => {
+                if *at >= pending.len() {
+                    match output.recv_timeout(wait) {
+                        Ok(chunk) => {
+                            *pending = chunk;
+                            *at = 0;
+                        }
+                        Err(RecvTimeoutError::Timeout) => return Ok(ReadResult::Timeout),
+                        Err(RecvTimeoutError::Disconnected) => return Ok(ReadResult::Eof),
+                    }
+                }
+                let n = (pending.len() - *at).min(buf.len());
+                buf[..n].copy_from_slice(&pending[*at..*at + n]);
+                *at += n;
+                Ok(ReadResult::Data(n))
+            }
+            Link::Fifo(f) => f.read(buf, wait),
+        }
+    }
+
+    fn close_input(&mut self) {
+        match self {
+            Link::Attach { input, .. } => *input = None,
+            Link::Fifo(f) => f.close_input(),
+        }
     }
 }
 
-struct Attached {
-    exec_id: String,
-    input: Pin<Box<dyn AsyncWrite + Send>>,
-    output: Receiver<Vec<u8>>,
-}
-
-fn start_attached(
+/// Starts an exec running `bash -c script`; attached when `attach`, else detached.
+fn start_exec(
     engine: &Engine,
     spec: &ExecShellSpec,
     user: &str,
     script: String,
-) -> std::io::Result<Attached> {
+    attach: bool,
+) -> std::io::Result<(String, Option<Link>)> {
     let docker = engine.docker.clone();
     let spec2 = spec.clone();
     let user = user.to_string();
@@ -72,9 +129,9 @@ fn start_attached(
             .create_exec(
                 &spec2.container,
                 CreateExecOptions {
-                    attach_stdin: Some(true),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
+                    attach_stdin: Some(attach),
+                    attach_stdout: Some(attach),
+                    attach_stderr: Some(attach),
                     tty: Some(false),
                     env: Some(spec2.env.clone()),
                     cmd: Some(vec!["/bin/bash".into(), "-c".into(), script]),
@@ -84,16 +141,18 @@ fn start_attached(
                 },
             )
             .await?;
-        let started = docker
-            .start_exec(&exec.id, None::<StartExecOptions>)
-            .await?;
+        let opts = StartExecOptions {
+            detach: !attach,
+            ..Default::default()
+        };
+        let started = docker.start_exec(&exec.id, Some(opts)).await?;
         Ok::<_, bollard::errors::Error>((exec.id, started))
     })
     .ok_or_else(|| io_err("no async runtime"))?
     .map_err(io_err)?;
     let (exec_id, started) = started;
     let StartExecResults::Attached { mut output, input } = started else {
-        return Err(io_err("the engine started the shell detached"));
+        return Ok((exec_id, None));
     };
     let (tx, rx) = mpsc::channel::<Vec<u8>>();
     spawn(async move {
@@ -110,27 +169,73 @@ fn start_attached(
             }
         }
     });
-    Ok(Attached {
+    Ok((
         exec_id,
-        input,
-        output: rx,
-    })
+        Some(Link::Attach {
+            input: Some(input),
+            output: rx,
+            pending: Vec::new(),
+            at: 0,
+        }),
+    ))
+}
+
+/// Starts a shell process; `wait_for_go`: it first waits for one line on its input.
+fn start_shell(
+    engine: &Engine,
+    spec: &ExecShellSpec,
+    wait_for_go: bool,
+) -> std::io::Result<(String, Link)> {
+    let (uid, gid) = spec.ids;
+    let gate = if wait_for_go {
+        "read -r _ || exit 0; "
+    } else {
+        ""
+    };
+    let drop_to_agent = format!(
+        "exec setpriv --reuid={uid} --regid={gid} --init-groups -- /bin/bash -c {}",
+        shell_quote(BOOT)
+    );
+    if let (Some((host_dir, dir)), true) = (&spec.fifo_dir, spec.setpriv) {
+        let (link, in_name, out_name) = FifoLink::create(host_dir)?;
+        let script = format!("exec <{dir}/{in_name} >{dir}/{out_name} 2>&1; {gate}{drop_to_agent}");
+        let (exec_id, _) = start_exec(engine, spec, "root", script, false)?;
+        return Ok((exec_id, Link::Fifo(link)));
+    }
+    let (user, script) = if spec.setpriv {
+        ("root", format!("exec 2>&1; {gate}{drop_to_agent}"))
+    } else {
+        (spec.user.as_str(), format!("exec 2>&1; {BOOT}"))
+    };
+    let (exec_id, link) = start_exec(engine, spec, user, script, true)?;
+    Ok((
+        exec_id,
+        link.ok_or_else(|| io_err("the engine started the shell detached"))?,
+    ))
+}
+
+/// A shell process already started as root and waiting for one line before it drops to
+/// the agent and becomes bash: taking it costs a write instead of a new exec (a `runc
+/// exec` is tens of milliseconds), which makes warm resets and respawns fast.
+pub struct StandbyShell {
+    exec_id: String,
+    link: Link,
+}
+
+impl std::fmt::Debug for StandbyShell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StandbyShell({})", self.exec_id)
+    }
 }
 
 impl StandbyShell {
-    /// Starts a root exec that waits for one line on stdin.
+    /// Starts a waiting shell.
     pub fn create(engine: &Engine, spec: &ExecShellSpec) -> std::io::Result<Self> {
-        let (uid, gid) = spec.ids;
-        let script = format!(
-            "read -r _ || exit 0; exec setpriv --reuid={uid} --regid={gid} --init-groups -- /bin/bash -c {}",
-            crate::shell::session::shell_quote(SHELL_BOOT)
-        );
-        Ok(Self {
-            attached: start_attached(engine, spec, "root", script)?,
-        })
+        let (exec_id, link) = start_shell(engine, spec, true)?;
+        Ok(Self { exec_id, link })
     }
 
-    /// Fills `slot` with a new standby in the background.
+    /// Fills the spec's slot with a new standby in the background.
     pub fn refill(engine: Engine, spec: ExecShellSpec) {
         let Some(slot) = spec.standby.clone() else {
             return;
@@ -145,22 +250,19 @@ impl StandbyShell {
     }
 }
 
-/// A bash process in a container, attached through the engine's exec API.
+/// A bash process in a container.
 pub struct ExecShellTransport {
     engine: Engine,
     spec: ExecShellSpec,
     exec_id: String,
-    input: Option<Pin<Box<dyn AsyncWrite + Send>>>,
-    output: Receiver<Vec<u8>>,
+    link: Link,
     pending: Vec<u8>,
-    pending_at: usize,
     pid: u32,
     uid: u32,
 }
 
-fn io_err(e: impl std::fmt::Display) -> std::io::Error {
-    std::io::Error::other(e.to_string())
-}
+/// How long an idle shell gets to kill itself before a root exec does it.
+const TERMINATE_WAIT: Duration = Duration::from_secs(2);
 
 impl ExecShellTransport {
     /// Starts the shell (taking the standby when one waits) and reads its start-up line.
@@ -171,8 +273,8 @@ impl ExecShellTransport {
             .and_then(|slot| slot.lock().ok().and_then(|mut s| s.take()));
         let transport = match standby {
             Some(standby) => {
-                let mut t = Self::from_attached(engine, spec, standby.attached);
-                match t.write_all(b"go\n").and_then(|_| t.read_boot_line()) {
+                let mut t = Self::new(engine, spec, standby.exec_id, standby.link);
+                match t.link.write_all(b"go\n").and_then(|_| t.read_boot_line()) {
                     Ok(()) => Ok(t),
                     // A standby that died (container restarted...): start directly.
                     Err(_) => Self::spawn_direct(engine, spec),
@@ -185,53 +287,50 @@ impl ExecShellTransport {
     }
 
     fn spawn_direct(engine: &Engine, spec: &ExecShellSpec) -> std::io::Result<Self> {
-        let attached = start_attached(engine, spec, &spec.user, SHELL_BOOT.to_string())?;
-        let mut t = Self::from_attached(engine, spec, attached);
+        let (exec_id, link) = start_shell(engine, spec, false)?;
+        let mut t = Self::new(engine, spec, exec_id, link);
         t.read_boot_line()?;
         Ok(t)
     }
 
-    fn from_attached(engine: &Engine, spec: &ExecShellSpec, a: Attached) -> Self {
+    fn new(engine: &Engine, spec: &ExecShellSpec, exec_id: String, link: Link) -> Self {
         Self {
             engine: engine.clone(),
             spec: spec.clone(),
-            exec_id: a.exec_id,
-            input: Some(a.input),
-            output: a.output,
+            exec_id,
+            link,
             pending: Vec::new(),
-            pending_at: 0,
             pid: 0,
             uid: 0,
         }
     }
 
     fn read_boot_line(&mut self) -> std::io::Result<()> {
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(30);
         let mut line = Vec::new();
+        let mut buf = [0u8; 4096];
         loop {
-            let now = std::time::Instant::now();
-            if now >= deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
                 return Err(io_err("the shell did not start within 30 s"));
             }
-            match self.output.recv_timeout(deadline - now) {
-                Ok(chunk) => {
-                    line.extend_from_slice(&chunk);
+            match self.link.read(&mut buf, left)? {
+                ReadResult::Data(n) => {
+                    line.extend_from_slice(&buf[..n]);
                     if let Some(nl) = line.iter().position(|b| *b == b'\n') {
-                        let rest = line.split_off(nl + 1);
+                        self.pending = line.split_off(nl + 1);
                         let text = String::from_utf8_lossy(&line);
                         let mut parts = text.split_whitespace();
                         self.pid = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
                         self.uid = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-                        self.pending = rest;
-                        self.pending_at = 0;
                         if self.pid == 0 {
                             return Err(io_err(format!("unexpected shell start-up: {text}")));
                         }
                         return Ok(());
                     }
                 }
-                Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => {
+                ReadResult::Timeout => continue,
+                ReadResult::Eof => {
                     return Err(io_err(format!(
                         "the shell exited at start-up: {}",
                         String::from_utf8_lossy(&line).trim()
@@ -272,31 +371,28 @@ impl ExecShellTransport {
             .parse()
             .unwrap_or(0))
     }
-}
 
-/// How long an idle shell gets to kill itself before a root exec does it.
-const TERMINATE_WAIT: Duration = Duration::from_secs(2);
-
-impl ExecShellTransport {
     /// Reads until `needle` shows up (true) or the deadline or EOF passes (false).
     fn wait_for(&mut self, needle: &[u8], wait: Duration) -> bool {
-        let deadline = std::time::Instant::now() + wait;
-        let mut seen = self.pending[self.pending_at..].to_vec();
+        let deadline = Instant::now() + wait;
+        let mut seen = std::mem::take(&mut self.pending);
+        let mut buf = [0u8; 8192];
         loop {
             if seen.windows(needle.len()).any(|w| w == needle) {
                 return true;
             }
-            let now = std::time::Instant::now();
-            if now >= deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
                 return false;
             }
-            match self.output.recv_timeout(deadline - now) {
-                Ok(chunk) => {
+            match self.link.read(&mut buf, left) {
+                Ok(ReadResult::Data(n)) => {
                     let keep = seen.len().saturating_sub(needle.len());
                     seen.drain(..keep);
-                    seen.extend_from_slice(&chunk);
+                    seen.extend_from_slice(&buf[..n]);
                 }
-                Err(_) => return false,
+                Ok(ReadResult::Timeout) => continue,
+                _ => return false,
             }
         }
     }
@@ -304,32 +400,17 @@ impl ExecShellTransport {
 
 impl ShellTransport for ExecShellTransport {
     fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        let input = self
-            .input
-            .as_mut()
-            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
-        block_on(async {
-            input.write_all(bytes).await?;
-            input.flush().await
-        })
-        .ok_or_else(|| io_err("no async runtime"))?
+        self.link.write_all(bytes)
     }
 
     fn read(&mut self, buf: &mut [u8], wait: Duration) -> std::io::Result<ReadResult> {
-        if self.pending_at >= self.pending.len() {
-            match self.output.recv_timeout(wait) {
-                Ok(chunk) => {
-                    self.pending = chunk;
-                    self.pending_at = 0;
-                }
-                Err(RecvTimeoutError::Timeout) => return Ok(ReadResult::Timeout),
-                Err(RecvTimeoutError::Disconnected) => return Ok(ReadResult::Eof),
-            }
+        if !self.pending.is_empty() {
+            let n = self.pending.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.pending[..n]);
+            self.pending.drain(..n);
+            return Ok(ReadResult::Data(n));
         }
-        let n = (self.pending.len() - self.pending_at).min(buf.len());
-        buf[..n].copy_from_slice(&self.pending[self.pending_at..self.pending_at + n]);
-        self.pending_at += n;
-        Ok(ReadResult::Data(n))
+        self.link.read(buf, wait)
     }
 
     fn kill_descendants(&mut self) -> std::io::Result<usize> {
@@ -337,19 +418,18 @@ impl ShellTransport for ExecShellTransport {
     }
 
     fn terminate(&mut self) {
-        // An idle shell can kill every agent process itself (`kill -1` as the agent:
-        // every other agent process in this container; then `$$`, itself): no exec.
-        // The acknowledgement comes after every other agent process got its SIGKILL, so
-        // the next shell cannot be hit by it; the old shell can only run `kill $$` then.
+        // An idle shell can kill the agent's processes itself, without an exec: `kill -1`
+        // as the agent reaches every other agent process in the container, then `$$`.
+        // The acknowledgement comes after every SIGKILL was sent, so the next shell
+        // cannot be hit by them; the old shell can then only run `kill $$`.
         let ack = format!("__mlgym_killed_{:08x}", super::reaper::random_u32());
         let line = format!("\nkill -9 -1; echo {ack}; kill -9 $$\n");
-        if self.write_all(line.as_bytes()).is_ok() && self.wait_for(ack.as_bytes(), TERMINATE_WAIT)
-        {
-            self.input = None;
-            return;
+        let done = self.link.write_all(line.as_bytes()).is_ok()
+            && self.wait_for(ack.as_bytes(), TERMINATE_WAIT);
+        self.link.close_input();
+        if !done {
+            let _ = self.kill_agent_processes(false);
         }
-        self.input = None;
-        let _ = self.kill_agent_processes(false);
     }
 
     fn exit_status(&mut self) -> Option<i32> {
@@ -363,8 +443,13 @@ impl ShellTransport for ExecShellTransport {
     }
 
     fn describe(&self) -> String {
+        let via = if matches!(self.link, Link::Fifo(_)) {
+            "fifo"
+        } else {
+            "attach"
+        };
         format!(
-            "bash (pid {}) in {} container {}",
+            "bash (pid {}, {via}) in {} container {}",
             self.pid,
             self.engine.kind.name(),
             &self.spec.container[..self.spec.container.len().min(12)]
