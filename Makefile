@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 $(VENV)/.deps: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet "maturin>=1.5,<2" "gymnasium>=1.0" "pyyaml>=6" "pytest>=8" "ruff>=0.6" "numpy>=1.24" "matplotlib>=3.7" "selenium>=4.10"
+	$(PIP) install --quiet "maturin>=1.5,<2" "gymnasium>=1.0" "pyyaml>=6" "pytest>=8" "ruff>=0.6" "numpy>=1.24" "matplotlib>=3.7" "selenium>=4.10" "litellm>=1.40"
 	touch $@
 
 venv: $(VENV)/.deps

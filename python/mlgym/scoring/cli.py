@@ -46,6 +46,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--config-root", default=None, help="root holding configs/tasks/*.yaml for metrics"
     )
     p.add_argument("--match", default=None, metavar="GLOB", help="glob on run directory names")
+    p.add_argument(
+        "--traj-dir",
+        default=None,
+        metavar="DIR",
+        help="where the .traj files are, for the exit-status and action summaries and the "
+        "AUP-vs-cost plot (default: RUNS_DIR)",
+    )
     p.add_argument("--no-plots", action="store_true", help="write the CSV files only")
     p.add_argument(
         "--format",
@@ -90,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
             strict=not getattr(args, "skip_invalid", False),
             plots=not getattr(args, "no_plots", False),
             plot_formats=formats,
+            traj_dir=getattr(args, "traj_dir", None),
         )
     except (ScoringError, ValueError) as err:
         print(f"mlgym score: error: {err}", file=sys.stderr)
@@ -102,6 +110,12 @@ def run(args: argparse.Namespace) -> int:
         f"(T = {report.horizon:g}, max tau = {report.max_tau})"
     )
     print(report.format_aup())
+    if report.analytics is None:
+        where = getattr(args, "traj_dir", None) or runs_dir
+        print(
+            f"No .traj files for these runs under {where}: no exit-status or action "
+            "summaries and no AUP-vs-cost plot (point --traj-dir at the trajectories)"
+        )
     print(f"Wrote tables to {out}")
     return 0
 

@@ -307,6 +307,7 @@ def score_runs(
     plot_formats: Sequence[str] = ("png", "pdf"),
     prices: dict[str, tuple[float, float]] | None = None,
     eps: float = EPSILON,
+    traj_dir: str | os.PathLike[str] | None = None,
 ) -> ScoreReport:
     """Score every run under ``runs_dir`` the way the MLGym paper does.
 
@@ -327,6 +328,9 @@ def score_runs(
         prices: ``{model: (USD per 1M input tokens, USD per 1M output tokens)}`` to
             recompute costs for the AUP-vs-cost plot (default: recorded ``total_cost``).
         eps: the infeasibility penalty of the performance ratios.
+        traj_dir: where to look for the ``.traj`` files of the analytics and of the
+            AUP-vs-cost plot (default: ``runs_dir``). MLGym-Bench's published
+            ``results.json`` files come without their trajectories, for instance.
     """
     skipped: list[str] = []
     model_filter = expand_models(models)
@@ -344,7 +348,7 @@ def score_runs(
         traj_skipped: list[str] = []
         run_models = report.models
         a = analyze_trajectories(
-            runs_dir,
+            runs_dir if traj_dir is None else traj_dir,
             run_models,
             [t.task_id for t in report.tasks],
             strict,
