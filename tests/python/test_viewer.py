@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -205,6 +206,7 @@ def browser(tmp_path):
                 "(.ci/install-browser.sh, pip install selenium)"
             )
         pytest.skip("headless Chromium (chromium, chromium-driver, selenium) not installed")
+    profile = tmp_path / "chromium-profile"
     options = webdriver.ChromeOptions()
     options.binary_location = binary
     # As root and with the network closed, Chromium needs all of these: without the
@@ -221,14 +223,44 @@ def browser(tmp_path):
         "--disable-component-update",
         "--disable-sync",
         "--disable-extensions",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        f"--user-data-dir={profile}",
         "--window-size=1400,1000",
     ):
         options.add_argument(arg)
     drv = webdriver.Chrome(service=Service(driver), options=options)
-    drv.set_page_load_timeout(60)
-    yield drv
-    drv.quit()
+    try:
+        drv.set_page_load_timeout(60)
+        yield drv
+    finally:
+        drv.quit()
+        _reap_browser(str(profile))
+
+
+def _browser_pids(profile: str) -> list[int]:
+    """Live processes started with our (unique) Chromium profile directory."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if profile.encode() in cmdline:
+                pids.append(int(entry))
+    return pids
+
+
+def _reap_browser(profile: str, grace_s: float = 15.0) -> None:
+    """Chromium's helpers (crashpad, zygotes) outlive `quit()` by a few seconds, reparented
+    away from us: wait for them, and kill what is still there after the grace period."""
+    deadline = time.monotonic() + grace_s
+    while _browser_pids(profile) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid in _browser_pids(profile):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def test_page_in_headless_chromium(corpus_server, browser):
