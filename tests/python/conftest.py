@@ -29,6 +29,22 @@ def fixture_root() -> Path:
     return FIXTURE_ROOT
 
 
+def new_descendants(before: set[int], timeout: float = 10.0) -> set[int]:
+    """Descendants not in ``before`` that are still there after up to ``timeout`` s.
+
+    A killed process can linger a moment (as a zombie) on a loaded machine; a leak is
+    one that stays.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        left = descendant_pids() - before
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(0.05)
+
+
 def descendant_pids() -> set[int]:
     """Every live process below this one."""
     children: dict[int, list[int]] = {}

@@ -6,7 +6,7 @@ import time
 
 import mlgym
 import pytest
-from conftest import descendant_pids
+from conftest import descendant_pids, new_descendants
 
 
 @pytest.fixture
@@ -67,4 +67,4 @@ def test_grading_timeout_kills_grader(fixture_root):
     assert env.step("echo alive")[0] == "alive"
     env.close()
     time.sleep(0.2)
-    assert descendant_pids() - before == set()
+    assert new_descendants(before) == set()

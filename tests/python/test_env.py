@@ -8,7 +8,7 @@ from pathlib import Path
 
 import mlgym
 import pytest
-from conftest import descendant_pids
+from conftest import descendant_pids, new_descendants
 
 
 def make(fixture_root: Path, **kw):
@@ -56,8 +56,11 @@ def test_validate_submit_and_final_reward(fixture_root):
 def test_secret_files_only_while_grading(fixture_root):
     env = make(fixture_root)
     env.reset(seed=0)
-    obs, *_ = env.step("ls -a; find / -name secret.txt 2>/dev/null | head")
-    assert "secret.txt" not in obs
+    secret = fixture_root / "tasks" / "guessNumber" / "secret.txt"
+    assert secret.is_file()  # it exists on the host ...
+    obs, *_ = env.step(f"ls -a; cat {secret}; ls {secret.parent}")
+    assert "secret.txt" not in obs.replace(str(secret), "")  # ... but not for the shell
+    assert "No such file or directory" in obs
     _, _, _, _, info = env.step("validate")
     assert info["metrics"]["SecretSeen"] == 1.0
     env.close()
@@ -154,6 +157,7 @@ def test_warm_reset_restores_workspace(fixture_root):
 
 
 def test_timeout_and_recovery(fixture_root):
+    before = descendant_pids()
     env = make(fixture_root, short_timeout=2)
     env.reset(seed=0)
     t0 = time.perf_counter()
@@ -169,8 +173,7 @@ def test_timeout_and_recovery(fixture_root):
     assert info["failure"] == "timeout"
     assert env.step("echo ok")[0] == "ok"
     env.close()
-    time.sleep(0.1)
-    assert descendant_pids() == set()
+    assert new_descendants(before) == set()
 
 
 def test_bad_input(fixture_root):
@@ -229,4 +232,4 @@ def test_close_leaves_no_process(fixture_root):
     env.step("(sleep 300 &); setsid sleep 301 & true")
     env.close()
     time.sleep(0.2)
-    assert descendant_pids() - before == set()
+    assert new_descendants(before) == set()

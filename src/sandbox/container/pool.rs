@@ -135,15 +135,30 @@ pub fn prewarm(config: &ContainerConfig, n: usize) -> usize {
     }
 }
 
-/// Removes every pooled container (exit handlers).
+/// Removes every pooled container (exit handlers), after waiting (briefly) for those
+/// still being created, so none is left behind.
 pub fn drain() -> usize {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let filling = match pool().lock() {
+            Ok(mut map) => map
+                .values_mut()
+                .map(|s| {
+                    s.target = 0;
+                    s.filling
+                })
+                .sum::<usize>(),
+            Err(_) => return 0,
+        };
+        if filling == 0 || std::time::Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let all: Vec<ContainerSandbox> = match pool().lock() {
         Ok(mut map) => map
             .values_mut()
-            .flat_map(|s| {
-                s.target = 0;
-                std::mem::take(&mut s.ready)
-            })
+            .flat_map(|s| std::mem::take(&mut s.ready))
             .collect(),
         Err(_) => return 0,
     };
