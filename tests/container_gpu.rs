@@ -2,6 +2,7 @@
 //! device request (Docker) or CDI devices (Podman) for exactly the leased ids. No GPU
 //! is needed: the container is created, inspected and removed, never started.
 
+use mlgym::gpu::{GpuInventory, GpuLease, GpuRequest};
 use mlgym::sandbox::container::{runtime, Engine};
 use mlgym::sandbox::{ContainerConfig, ContainerSandbox, EngineKind, Sandbox};
 
@@ -48,7 +49,26 @@ fn created_host_config(kind: EngineKind, gpus: &[&str]) -> Option<serde_json::Va
 
 #[test]
 fn docker_device_request_names_exactly_the_leased_gpus() {
-    let Some(host) = created_host_config(EngineKind::Docker, &["1", "3"]) else {
+    // Four fake GPUs; another holder takes 0 and 2, so our lease of two gets 1 and 3.
+    let locks = std::env::temp_dir().join(format!("mlgym-gpu-test-{}", std::process::id()));
+    let inventory = GpuInventory::from_id_list("0,1,2,3");
+    let never = || false;
+    let other = GpuLease::acquire_in(
+        &inventory,
+        &locks,
+        GpuRequest::Ids(vec!["0".into(), "2".into()]),
+        None,
+        never,
+    )
+    .expect("lease 0,2");
+    let ours = GpuLease::acquire_in(&inventory, &locks, GpuRequest::Count(2), None, never)
+        .expect("lease two");
+    assert_eq!(ours.ids(), ["1", "3"]);
+    let ids: Vec<&str> = ours.ids().iter().map(String::as_str).collect();
+    let host = created_host_config(EngineKind::Docker, &ids);
+    drop((other, ours));
+    let _ = std::fs::remove_dir_all(&locks);
+    let Some(host) = host else {
         return;
     };
     let requests = host["DeviceRequests"].as_array().expect("device requests");

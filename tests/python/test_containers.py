@@ -219,8 +219,19 @@ def test_fifty_episodes_then_kill9_leaves_nothing(engine, tmp_path):
     finally:
         driver.send_signal(signal.SIGKILL)
         driver.wait()
-    # The next start (here: an explicit gc, as `mlgym gc` does) removes the orphan.
-    assert mlgym.containers.gc(engine) >= 1
+    # The next start of mlgym (a fresh process creating an env) removes the orphan.
+    nxt = tmp_path / "next.py"
+    nxt.write_text(
+        textwrap.dedent(
+            f"""
+            import mlgym
+            env = mlgym.make("battleOfSexes", backend={engine!r}, image={IMAGE!r})
+            env.reset(seed=0)
+            env.close()
+            """
+        )
+    )
+    subprocess.run([sys.executable, str(nxt)], check=True, timeout=120)
     assert _ours(engine, f"mlgym.pid={pid}") == []
     assert _ours(engine, f"mlgym.pid={os.getpid()}") == []
 
@@ -334,3 +345,49 @@ def test_both_shell_links_give_the_same_episode(engine, link, monkeypatch):
         assert env.step("ls")[0] == "evaluate.py\nstrategy.py"
     finally:
         env.close()
+
+
+def test_gc_removes_orphans_of_dead_drivers(engine, tmp_path):
+    script = tmp_path / "driver.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import os, time, mlgym
+            env = mlgym.make("battleOfSexes", backend={engine!r}, image={IMAGE!r})
+            env.reset(seed=0)
+            print(os.getpid(), flush=True)
+            time.sleep(600)
+            """
+        )
+    )
+    driver = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    pid = int(driver.stdout.readline())
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    assert _ours(engine, f"mlgym.pid={pid}") != []
+    out = subprocess.run(
+        [sys.executable, "-m", "mlgym.cli", "gc", "--backend", engine],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0 and "removed 1 orphaned" in out.stdout, out
+    assert _ours(engine, f"mlgym.pid={pid}") == []
+
+
+def test_gpu_lease_reaches_the_engine_and_is_released(engine, monkeypatch, tmp_path):
+    # No GPU here: the engine refuses to start a container that asks for GPUs, which must
+    # surface as a SandboxError naming the problem, leave no container and free the lease.
+    monkeypatch.setenv("MLGYM_GPUS", "0,1,2,3")
+    monkeypatch.setenv("MLGYM_GPU_LOCK_DIR", str(tmp_path / "locks"))
+    env = _make(engine, gpus=2)
+    assert env.gpus == ["0", "1"]
+    try:
+        with pytest.raises(mlgym.SandboxError):
+            env.reset(seed=0)
+    finally:
+        env.close()
+    assert _ours(engine, f"mlgym.pid={os.getpid()}") == []
+    again = mlgym.acquire_gpus(count=4)
+    assert again.ids == ["0", "1", "2", "3"]
+    again.release()
