@@ -89,6 +89,10 @@ class MLGymEnv(gym.Env[str, str]):
             raise ValueError("workspace= is only for backend='local'")
         self.render_mode = render_mode
         self.backend = backend
+        #: Seconds the last reset or step took.
+        self.last_elapsed = 0.0
+        #: Episodes started so far (1 after the first reset).
+        self.episode = 0
         self._gpu_lease: Any = None
         gpu_ids: list[str] = []
         if gpus:
@@ -169,6 +173,10 @@ class MLGymEnv(gym.Env[str, str]):
         return obs, self._with_gpus(json.loads(info_json))
 
     def _with_gpus(self, info: dict[str, Any]) -> dict[str, Any]:
+        # Wall time and the episode counter differ between identical episodes; they are
+        # attributes, so `info` stays a function of (seed, actions) as Gymnasium expects.
+        self.last_elapsed = float(info.pop("elapsed", 0.0))
+        self.episode = int(info.pop("episode", 0))
         info["gpus"] = self.gpus
         info["backend"] = self.backend
         return info

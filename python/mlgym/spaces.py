@@ -8,6 +8,9 @@ from typing import Any
 from gymnasium.spaces import Text
 
 _SAMPLE_CHARSET = string.ascii_letters + string.digits + " _-.é✓"
+#: Longest string ``sample()`` draws unless a mask says otherwise: the space admits up to
+#: ``max_length`` (often 2**30), but a sample of that size would take minutes to build.
+SAMPLE_MAX_LENGTH = 64
 
 
 class UnicodeText(Text):
@@ -20,6 +23,18 @@ class UnicodeText(Text):
         super().__init__(
             max_length=max_length, min_length=min_length, charset=_SAMPLE_CHARSET, seed=seed
         )
+
+    def sample(self, mask: Any = None, probability: Any = None) -> str:
+        if mask is None and probability is None:
+            n = int(
+                self.np_random.integers(
+                    self.min_length,
+                    max(self.min_length, min(self.max_length, SAMPLE_MAX_LENGTH)) + 1,
+                )
+            )
+            chars = self.np_random.choice(len(self.character_list), size=n)
+            return "".join(self.character_list[int(i)] for i in chars)
+        return super().sample(mask=mask, probability=probability)
 
     def contains(self, x: Any) -> bool:
         return isinstance(x, str) and self.min_length <= len(x) <= self.max_length
