@@ -15,7 +15,7 @@ use futures_util::StreamExt;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
@@ -43,8 +43,75 @@ pub struct ExecShellSpec {
     pub standby: Option<StandbySlot>,
 }
 
-/// A pre-started shell, shared by the sandbox and its shell factories.
-pub type StandbySlot = Arc<Mutex<Option<StandbyShell>>>;
+/// Where the pre-started shell waits, shared by the sandbox and its shell factories.
+pub type StandbySlot = Arc<StandbyCell>;
+
+/// The standby shell, whether one is being made, and whether a reset is waiting for it.
+#[derive(Debug, Default)]
+pub struct StandbyCell {
+    state: Mutex<StandbyState>,
+    changed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct StandbyState {
+    shell: Option<StandbyShell>,
+    filling: bool,
+    waiting: bool,
+}
+
+/// How long a reset waits for a standby that is being made before starting its own
+/// shell (making one takes about as long, and two at once compete for the engine).
+const STANDBY_WAIT: Duration = Duration::from_millis(400);
+
+impl StandbyCell {
+    /// The standby, waiting briefly for one that is on its way.
+    fn take(&self) -> Option<StandbyShell> {
+        let mut st = self.state.lock().ok()?;
+        if st.shell.is_none() && st.filling {
+            st.waiting = true;
+            self.changed.notify_all();
+            let deadline = Instant::now() + STANDBY_WAIT;
+            while st.shell.is_none() && st.filling {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                st = self.changed.wait_timeout(st, left).ok()?.0;
+            }
+            st.waiting = false;
+        }
+        st.shell.take()
+    }
+
+    /// Marks a refill as started; false when one already is.
+    fn begin_fill(&self) -> bool {
+        match self.state.lock() {
+            Ok(mut st) if !st.filling && st.shell.is_none() => {
+                st.filling = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Sleeps up to `delay`, cut short when a reset waits.
+    fn pause_unless_waited_for(&self, delay: Duration) {
+        if let Ok(st) = self.state.lock() {
+            let _ = self.changed.wait_timeout_while(st, delay, |st| !st.waiting);
+        }
+    }
+
+    fn finish_fill(&self, shell: Option<StandbyShell>) {
+        if let Ok(mut st) = self.state.lock() {
+            st.filling = false;
+            if shell.is_some() {
+                st.shell = shell;
+            }
+            self.changed.notify_all();
+        }
+    }
+}
 
 /// The byte link to one shell.
 enum Link {
@@ -240,15 +307,20 @@ impl StandbyShell {
         let Some(slot) = spec.standby.clone() else {
             return;
         };
+        if !slot.begin_fill() {
+            return;
+        }
         std::thread::spawn(move || {
-            if let Ok(standby) = StandbyShell::create(&engine, &spec) {
-                if let Ok(mut s) = slot.lock() {
-                    *s = Some(standby);
-                }
-            }
+            // Let the reset that took the last standby finish first (on a small machine
+            // the engine's work for a new exec competes with it), unless one waits.
+            slot.pause_unless_waited_for(REFILL_DELAY);
+            slot.finish_fill(StandbyShell::create(&engine, &spec).ok());
         });
     }
 }
+
+/// Pause before a standby is replaced.
+const REFILL_DELAY: Duration = Duration::from_millis(60);
 
 /// A bash process in a container.
 pub struct ExecShellTransport {
@@ -267,10 +339,7 @@ const TERMINATE_WAIT: Duration = Duration::from_secs(2);
 impl ExecShellTransport {
     /// Starts the shell (taking the standby when one waits) and reads its start-up line.
     pub fn spawn(engine: &Engine, spec: &ExecShellSpec) -> std::io::Result<Self> {
-        let standby = spec
-            .standby
-            .as_ref()
-            .and_then(|slot| slot.lock().ok().and_then(|mut s| s.take()));
+        let standby = spec.standby.as_ref().and_then(|slot| slot.take());
         let transport = match standby {
             Some(standby) => {
                 let mut t = Self::new(engine, spec, standby.exec_id, standby.link);
