@@ -106,6 +106,22 @@ pub fn empty_dir(dir: &Path) {
     }
 }
 
+/// Empties `dir` and copies `entries` (`(source, name, read_only)`) into it, calling
+/// `copied(path, read_only)` after each.
+pub fn refill_dir(
+    dir: &Path,
+    entries: &[(PathBuf, String, bool)],
+    mut copied: impl FnMut(&Path, bool),
+) -> Result<(), SandboxError> {
+    empty_dir(dir);
+    for (src, name, read_only) in entries {
+        let dst = dir.join(name);
+        copy_tree(src, &dst, *read_only)?;
+        copied(&dst, *read_only);
+    }
+    Ok(())
+}
+
 /// Removes a tree even where write permission was dropped.
 pub fn remove_tree(path: &Path) {
     fn make_writable(path: &Path) {
@@ -268,11 +284,7 @@ impl Sandbox for LocalSandbox {
         if self.stopped {
             return Err(SandboxError::Stopped);
         }
-        empty_dir(&self.workspace);
-        for (src, name, read_only) in entries {
-            copy_tree(src, &self.workspace.join(name), *read_only)?;
-        }
-        Ok(())
+        refill_dir(&self.workspace, entries, |_, _| {})
     }
 
     fn make_private_dir(&mut self) -> Result<String, SandboxError> {

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import mlgym
 import pytest
@@ -68,6 +69,23 @@ def _ours(engine: str, label: str) -> list[str]:
     out = _cli(engine, "ps", "-a", "-q", "--filter", f"label={label}")
     assert out.returncode == 0, out.stderr
     return out.stdout.split()
+
+
+def _driver(engine: str, tmp_path: Path, *steps: str) -> tuple[subprocess.Popen, int]:
+    """A separate Python process that starts an episode, runs `steps`, prints its pid and
+    waits to be killed; returns the process and its pid."""
+    script = tmp_path / f"driver-{len(list(tmp_path.iterdir()))}.py"
+    lines = [
+        "import os, time, mlgym",
+        f"env = mlgym.make('battleOfSexes', backend={engine!r}, image={IMAGE!r})",
+        "env.reset(seed=0)",
+        *[f"env.step({s!r})" for s in steps],
+        "print(os.getpid(), flush=True)",
+        "time.sleep(600)",
+    ]
+    script.write_text("\n".join(lines) + "\n")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    return proc, int(proc.stdout.readline())
 
 
 def _make(engine: str, task: str = "battleOfSexes", **kw):
@@ -199,22 +217,8 @@ def test_fifty_episodes_then_kill9_leaves_nothing(engine, tmp_path):
             env.step("echo hi")
     finally:
         env.close()
-    script = tmp_path / "driver.py"
-    script.write_text(
-        textwrap.dedent(
-            f"""
-            import os, sys, time, mlgym
-            env = mlgym.make("battleOfSexes", backend={engine!r}, image={IMAGE!r})
-            env.reset(seed=0)
-            env.step("echo mid-episode")
-            print(os.getpid(), flush=True)
-            time.sleep(600)
-            """
-        )
-    )
-    driver = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    driver, pid = _driver(engine, tmp_path, "echo mid-episode")
     try:
-        pid = int(driver.stdout.readline())
         assert _ours(engine, f"mlgym.pid={pid}") != []
     finally:
         driver.send_signal(signal.SIGKILL)
@@ -237,20 +241,7 @@ def test_fifty_episodes_then_kill9_leaves_nothing(engine, tmp_path):
 
 
 def test_sigterm_removes_containers(engine, tmp_path):
-    script = tmp_path / "driver.py"
-    script.write_text(
-        textwrap.dedent(
-            f"""
-            import os, time, mlgym
-            env = mlgym.make("battleOfSexes", backend={engine!r}, image={IMAGE!r})
-            env.reset(seed=0)
-            print(os.getpid(), flush=True)
-            time.sleep(600)
-            """
-        )
-    )
-    driver = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
-    pid = int(driver.stdout.readline())
+    driver, pid = _driver(engine, tmp_path)
     assert _ours(engine, f"mlgym.pid={pid}") != []
     driver.send_signal(signal.SIGTERM)
     assert driver.wait(timeout=60) == -signal.SIGTERM
@@ -348,20 +339,7 @@ def test_both_shell_links_give_the_same_episode(engine, link, monkeypatch):
 
 
 def test_gc_removes_orphans_of_dead_drivers(engine, tmp_path):
-    script = tmp_path / "driver.py"
-    script.write_text(
-        textwrap.dedent(
-            f"""
-            import os, time, mlgym
-            env = mlgym.make("battleOfSexes", backend={engine!r}, image={IMAGE!r})
-            env.reset(seed=0)
-            print(os.getpid(), flush=True)
-            time.sleep(600)
-            """
-        )
-    )
-    driver = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
-    pid = int(driver.stdout.readline())
+    driver, pid = _driver(engine, tmp_path)
     driver.send_signal(signal.SIGKILL)
     driver.wait()
     assert _ours(engine, f"mlgym.pid={pid}") != []

@@ -18,7 +18,7 @@ pub use engine::{Engine, EngineKind};
 pub use scripts::{KILL_AGENT_PROCESSES_SH, KILL_TREE_SH};
 
 use super::exec::{ExecOutput, ExecRequest};
-use super::local::{copy_tree, empty_dir, remove_tree};
+use super::local::{refill_dir, remove_tree};
 use super::{Sandbox, SandboxError};
 use crate::shell::{ShellFactory, ShellTransport, LINTD_PY, RUNTIME_SH};
 use bollard::models::{ContainerCreateBody, DeviceMapping, DeviceRequest, HostConfig};
@@ -454,12 +454,10 @@ impl Sandbox for ContainerSandbox {
         if self.stopped {
             return Err(SandboxError::Stopped);
         }
-        empty_dir(&self.host_workspace);
-        for (src, name, read_only) in entries {
-            let dst = self.host_workspace.join(name);
-            copy_tree(src, &dst, *read_only)?;
-            chown_tree(&dst, self.agent_ids, *read_only);
-        }
+        let ids = self.agent_ids;
+        refill_dir(&self.host_workspace, entries, |dst, read_only| {
+            chown_tree(dst, ids, read_only)
+        })?;
         chown_tree(&self.host_workspace, self.agent_ids, false);
         Ok(())
     }
