@@ -369,3 +369,48 @@ def test_gpu_lease_reaches_the_engine_and_is_released(engine, monkeypatch, tmp_p
     again = mlgym.acquire_gpus(count=4)
     assert again.ids == ["0", "1", "2", "3"]
     again.release()
+
+
+def test_quick_start_runs_in_a_container(engine, tmp_path):
+    repo = Path(__file__).resolve().parents[2]
+    before = set(_ours(engine, "mlgym.owner=mlgym-rs"))
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mlgym.cli",
+            "run",
+            "--container_type",
+            engine,
+            "--task_config_path",
+            "tasks/battleOfSexes.yaml",
+            "--model",
+            "replay",
+            "--replay_path",
+            str(repo / "examples" / "replay_battleOfSexes.traj"),
+            "--per_instance_cost_limit",
+            "4.00",
+            "--agent_config_path",
+            "configs/agents/default.yaml",
+            "--temp",
+            "1",
+            "--gpus",
+            "0",
+            "--max_steps",
+            "50",
+            "--image_name",
+            IMAGE,
+            "--trajectories_dir",
+            str(tmp_path / "traj"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    results = list((tmp_path / "traj").rglob("results.json"))
+    assert len(results) == 1
+    assert "submitted" in out.stdout + out.stderr
+    assert json.loads(results[0].read_text())["agent"]
+    assert set(_ours(engine, "mlgym.owner=mlgym-rs")) <= before  # the run left nothing

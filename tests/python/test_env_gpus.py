@@ -40,3 +40,21 @@ def test_no_gpus_by_default():
         assert info["gpus"] == []
     finally:
         env.close()
+
+
+def test_runner_slices_become_exclusive_leases():
+    from mlgym.agent import cli as agent_cli
+
+    supported = agent_cli._env_kwargs_supported()
+    slices = agent_cli.assign_devices([0, 1, 2, 3], 2, 2)
+    kwargs = [agent_cli._device_kwargs(s, supported) for s in slices]
+    assert kwargs == [({"gpus": ["0", "1"]}, {}), ({"gpus": ["2", "3"]}, {})]
+    assert agent_cli._device_kwargs(["cpu_0"], supported) == ({}, {})
+    envs = [mlgym.make("battleOfSexes", **kw) for kw, _ in kwargs]
+    try:
+        for env, want in zip(envs, ["0,1", "2,3"], strict=True):
+            env.reset(seed=0)
+            assert env.step("echo $CUDA_VISIBLE_DEVICES")[0] == want
+    finally:
+        for env in envs:
+            env.close()

@@ -275,6 +275,10 @@ def resolve_task(
     return ResolvedTask(ref=make_ref, yaml_path=yaml_path, config=config)
 
 
+#: MLGym's image name; with it the container backends use our own image instead.
+_MLGYM_DEFAULT_IMAGE = "aigym/mlgym-agent:latest"
+
+
 def _env_kwargs_supported() -> set[str]:
     import mlgym
 
@@ -342,7 +346,11 @@ def add_parser(subparsers: Any) -> None:
         help="output root; runs go to <dir>/<user>/<run name>_run_<i>",
     )
     e = p.add_argument_group("environment")
-    e.add_argument("--image_name", default="aigym/mlgym-agent:latest")
+    e.add_argument(
+        "--image_name",
+        default=_MLGYM_DEFAULT_IMAGE,
+        help="container image; MLGym's default name means ours (mlgym-agent:latest)",
+    )
     e.add_argument("--max_steps", type=int, default=10)
     e.add_argument("--seed", type=int, default=42)
     e.add_argument(
@@ -595,6 +603,8 @@ def _plan(args, tmp_dir, load_agent_config, ModelArguments, get_model) -> _Plan:
             log.warning("aliases file %s not found; running without it", aliases)
     if process_env:
         make_kwargs["process_env"] = process_env
+    if args.container_type != "local" and args.image_name != _MLGYM_DEFAULT_IMAGE:
+        make_kwargs["image"] = args.image_name
     optional = {
         "image_name": args.image_name,
         "container_name": args.container_name,
@@ -632,6 +642,10 @@ def _check_environment(ref: str, make_kwargs: dict[str, Any]) -> None:
 
 def _device_kwargs(devices: list[str], supported: set[str]) -> tuple[dict, dict[str, str]]:
     gpus = [d for d in devices if not d.startswith("cpu")]
+    if "gpus" in supported:
+        # An exclusive lease of exactly these ids: a device request for containers,
+        # CUDA_VISIBLE_DEVICES locally.
+        return ({"gpus": gpus} if gpus else {}), {}
     if "devices" in supported:
         return {"devices": list(devices)}, {}
     if gpus:
