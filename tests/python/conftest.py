@@ -122,3 +122,42 @@ def fresh_golden_workspace(tmp_path: Path, fixture: str | None) -> Path:
                 p.chmod(p.stat().st_mode | 0o200)
     ws.chmod(ws.stat().st_mode | 0o200)
     return ws
+
+
+#: The seed's quick-start command line of `mlgym run`, exactly as MLGym's README gives it.
+QUICK_START = [
+    "--container_type",
+    "docker",
+    "--task_config_path",
+    "tasks/battleOfSexes.yaml",
+    "--model",
+    "litellm:claude-3-5-sonnet-20240620",
+    "--per_instance_cost_limit",
+    "4.00",
+    "--agent_config_path",
+    "configs/agents/default.yaml",
+    "--temp",
+    "1",
+    "--gpus",
+    "0",
+    "--max_steps",
+    "50",
+    "--aliases_file",
+    "./dockerfiles/aliases.sh",
+]
+
+
+def with_flags(argv: list[str], **flags: str | None) -> list[str]:
+    """``argv`` with ``--name value`` pairs replaced (``None``: removed) or appended."""
+    out = list(argv)
+    for name, value in flags.items():
+        key = f"--{name}"
+        if key in out:
+            i = out.index(key)
+            if value is None:
+                del out[i : i + 2]
+            else:
+                out[i + 1] = value
+        elif value is not None:
+            out += [key, value]
+    return out

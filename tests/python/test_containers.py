@@ -19,6 +19,7 @@ from pathlib import Path
 
 import mlgym
 import pytest
+from conftest import QUICK_START, with_flags
 from mlgym import _core
 
 IMAGE = os.environ.get("MLGYM_IMAGE", "mlgym-agent:latest")
@@ -377,35 +378,17 @@ def test_gpu_lease_reaches_the_engine_and_is_released(engine, monkeypatch, tmp_p
 def test_quick_start_runs_in_a_container(engine, tmp_path):
     repo = Path(__file__).resolve().parents[2]
     before = set(_ours(engine, "mlgym.owner=mlgym-rs"))
+    argv = with_flags(
+        QUICK_START,
+        container_type=engine,
+        model="replay",
+        aliases_file=None,
+        replay_path=str(repo / "examples" / "replay_battleOfSexes.traj"),
+        image_name=IMAGE,
+        trajectories_dir=str(tmp_path / "traj"),
+    )
     out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mlgym.cli",
-            "run",
-            "--container_type",
-            engine,
-            "--task_config_path",
-            "tasks/battleOfSexes.yaml",
-            "--model",
-            "replay",
-            "--replay_path",
-            str(repo / "examples" / "replay_battleOfSexes.traj"),
-            "--per_instance_cost_limit",
-            "4.00",
-            "--agent_config_path",
-            "configs/agents/default.yaml",
-            "--temp",
-            "1",
-            "--gpus",
-            "0",
-            "--max_steps",
-            "50",
-            "--image_name",
-            IMAGE,
-            "--trajectories_dir",
-            str(tmp_path / "traj"),
-        ],
+        [sys.executable, "-m", "mlgym.cli", "run", *argv],
         capture_output=True,
         text=True,
         timeout=300,

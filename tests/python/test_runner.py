@@ -17,7 +17,7 @@ from typing import Any
 
 import mlgym
 import pytest
-from conftest import descendant_pids
+from conftest import QUICK_START, descendant_pids
 from mlgym.agent import (
     Agent,
     AgentConfigError,
@@ -711,28 +711,6 @@ def parse_run(argv: list[str]):
     sub = parser.add_subparsers()
     agent_cli.add_parser(sub)
     return parser.parse_args(["run", *argv])
-
-
-QUICK_START = [
-    "--container_type",
-    "docker",
-    "--task_config_path",
-    "tasks/battleOfSexes.yaml",
-    "--model",
-    "litellm:claude-3-5-sonnet-20240620",
-    "--per_instance_cost_limit",
-    "4.00",
-    "--agent_config_path",
-    "configs/agents/default.yaml",
-    "--temp",
-    "1",
-    "--gpus",
-    "0",
-    "--max_steps",
-    "50",
-    "--aliases_file",
-    "./dockerfiles/aliases.sh",
-]
 
 
 def test_quick_start_flags_parse_with_abbreviations():

@@ -6,6 +6,7 @@ use super::{ContainerError, KILL_TREE_SH};
 use crate::sandbox::exec::{ExecOutput, EXEC_OUTPUT_LIMIT};
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
+use bollard::Docker;
 use futures_util::StreamExt;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
@@ -25,6 +26,58 @@ pub struct ExecCall {
     pub stdin: Vec<u8>,
     /// The process tree is killed after this long.
     pub timeout: Duration,
+}
+
+impl ExecCall {
+    /// A root process in `/` with a plain `PATH` and no input (set-up and kills).
+    pub fn root(argv: &[&str], timeout: Duration) -> Self {
+        Self {
+            argv: argv.iter().map(|s| s.to_string()).collect(),
+            user: "root".into(),
+            cwd: "/".into(),
+            env: vec!["PATH=/usr/local/bin:/usr/bin:/bin".into()],
+            stdin: Vec::new(),
+            timeout,
+        }
+    }
+}
+
+/// How long a kill exec may take.
+pub const KILL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Creates and starts an exec of `cmd` (attached to its stdio when `attach`): the one
+/// place every container process starts, graders and the agent's shells alike.
+pub async fn create_and_start(
+    docker: &Docker,
+    container: &str,
+    cmd: Vec<String>,
+    user: &str,
+    cwd: &str,
+    env: &[String],
+    attach: bool,
+) -> Result<(String, StartExecResults), bollard::errors::Error> {
+    let exec = docker
+        .create_exec(
+            container,
+            CreateExecOptions {
+                attach_stdin: Some(attach),
+                attach_stdout: Some(attach),
+                attach_stderr: Some(attach),
+                tty: Some(false),
+                env: Some(env.to_vec()),
+                cmd: Some(cmd),
+                user: Some(user.to_string()),
+                working_dir: Some(cwd.to_string()),
+                ..Default::default()
+            },
+        )
+        .await?;
+    let opts = StartExecOptions {
+        detach: !attach,
+        ..Default::default()
+    };
+    let started = docker.start_exec(&exec.id, Some(opts)).await?;
+    Ok((exec.id, started))
 }
 
 /// Prints the process's pid on stderr's first line, then becomes the program, so a
@@ -54,31 +107,22 @@ pub fn run_collect(
             "mlgym-exec".into(),
         ];
         cmd.extend(call2.argv.iter().cloned());
-        let exec = docker
-            .create_exec(
-                &container_id,
-                CreateExecOptions {
-                    attach_stdin: Some(true),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    tty: Some(false),
-                    env: Some(call2.env.clone()),
-                    cmd: Some(cmd),
-                    user: Some(call2.user.clone()),
-                    working_dir: Some(call2.cwd.clone()),
-                    ..Default::default()
-                },
-            )
-            .await?;
-        let started = docker
-            .start_exec(&exec.id, None::<StartExecOptions>)
-            .await?;
+        let (exec_id, started) = create_and_start(
+            &docker,
+            &container_id,
+            cmd,
+            &call2.user,
+            &call2.cwd,
+            &call2.env,
+            true,
+        )
+        .await?;
         let StartExecResults::Attached {
             mut output,
             mut input,
         } = started
         else {
-            return Ok((exec.id, Vec::new(), Vec::new(), false));
+            return Ok((exec_id, Vec::new(), Vec::new(), false));
         };
         // A grader that never reads stdin must not block us: write in the background.
         let stdin = call2.stdin.clone();
@@ -101,7 +145,7 @@ pub fn run_collect(
             }
         };
         let timed_out = tokio::time::timeout(call2.timeout, collect).await.is_err();
-        Ok::<_, bollard::errors::Error>((exec.id, stdout, stderr, timed_out))
+        Ok::<_, bollard::errors::Error>((exec_id, stdout, stderr, timed_out))
     })
     .ok_or(ContainerError::NoRuntime)?
     .map_err(|e| ContainerError::Api {
@@ -117,24 +161,14 @@ pub fn run_collect(
     }
     if timed_out {
         if let Some(pid) = pid {
-            let _ = run_collect(
-                engine,
-                container,
-                &ExecCall {
-                    argv: vec![
-                        "/bin/bash".into(),
-                        "-c".into(),
-                        KILL_TREE_SH.into(),
-                        "mlgym-kill".into(),
-                        pid.to_string(),
-                    ],
-                    user: "root".into(),
-                    cwd: "/".into(),
-                    env: vec!["PATH=/usr/local/bin:/usr/bin:/bin".into()],
-                    stdin: Vec::new(),
-                    timeout: Duration::from_secs(30),
-                },
-            );
+            let argv = [
+                "/bin/bash",
+                "-c",
+                KILL_TREE_SH,
+                "mlgym-kill",
+                &pid.to_string(),
+            ];
+            let _ = run_collect(engine, container, &ExecCall::root(&argv, KILL_TIMEOUT));
         }
     }
     let docker = engine.docker.clone();

@@ -340,19 +340,11 @@ impl ContainerSandbox {
     }
 
     fn root_exec(&self, argv: &[&str], stdin: Vec<u8>) -> Result<ExecOutput, SandboxError> {
-        exec::run_collect(
-            &self.engine,
-            &self.id,
-            &exec::ExecCall {
-                argv: argv.iter().map(|s| s.to_string()).collect(),
-                user: "root".into(),
-                cwd: "/".into(),
-                env: vec!["PATH=/usr/local/bin:/usr/bin:/bin".into()],
-                stdin,
-                timeout: Duration::from_secs(60),
-            },
-        )
-        .map_err(sandbox_err)
+        let call = exec::ExecCall {
+            stdin,
+            ..exec::ExecCall::root(argv, Duration::from_secs(60))
+        };
+        exec::run_collect(&self.engine, &self.id, &call).map_err(sandbox_err)
     }
 
     /// Whether the engine still has this container running.

@@ -4,13 +4,14 @@
 //! to its marker.
 
 use super::engine::Engine;
+use super::exec::{create_and_start, run_collect, ExecCall, KILL_TIMEOUT};
 use super::fifo::FifoLink;
 use super::runtime::{block_on, spawn};
 use super::{ContainerError, KILL_AGENT_PROCESSES_SH};
 use crate::shell::session::shell_quote;
 use crate::shell::{ReadResult, ShellTransport};
 use bollard::container::LogOutput;
-use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
+use bollard::exec::StartExecResults;
 use futures_util::StreamExt;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -188,33 +189,16 @@ fn start_exec(
     script: String,
     attach: bool,
 ) -> std::io::Result<(String, Option<Link>)> {
-    let docker = engine.docker.clone();
-    let spec2 = spec.clone();
-    let user = user.to_string();
-    let started = block_on(async move {
-        let exec = docker
-            .create_exec(
-                &spec2.container,
-                CreateExecOptions {
-                    attach_stdin: Some(attach),
-                    attach_stdout: Some(attach),
-                    attach_stderr: Some(attach),
-                    tty: Some(false),
-                    env: Some(spec2.env.clone()),
-                    cmd: Some(vec!["/bin/bash".into(), "-c".into(), script]),
-                    user: Some(user),
-                    working_dir: Some(spec2.cwd.clone()),
-                    ..Default::default()
-                },
-            )
-            .await?;
-        let opts = StartExecOptions {
-            detach: !attach,
-            ..Default::default()
-        };
-        let started = docker.start_exec(&exec.id, Some(opts)).await?;
-        Ok::<_, bollard::errors::Error>((exec.id, started))
-    })
+    let cmd = vec!["/bin/bash".into(), "-c".into(), script];
+    let started = block_on(create_and_start(
+        &engine.docker,
+        &spec.container,
+        cmd,
+        user,
+        &spec.cwd,
+        &spec.env,
+        attach,
+    ))
     .ok_or_else(|| io_err("no async runtime"))?
     .map_err(io_err)?;
     let (exec_id, started) = started;
@@ -416,24 +400,19 @@ impl ExecShellTransport {
 
     fn kill_agent_processes(&self, keep_shell: bool) -> Result<usize, ContainerError> {
         let keep = if keep_shell { self.pid } else { 0 };
-        let out = super::exec::run_collect(
+        let (uid, keep) = (self.uid.to_string(), keep.to_string());
+        let argv = [
+            "/bin/bash",
+            "-c",
+            KILL_AGENT_PROCESSES_SH,
+            "mlgym-kill",
+            &uid,
+            &keep,
+        ];
+        let out = run_collect(
             &self.engine,
             &self.spec.container,
-            &super::exec::ExecCall {
-                argv: vec![
-                    "/bin/bash".into(),
-                    "-c".into(),
-                    KILL_AGENT_PROCESSES_SH.into(),
-                    "mlgym-kill".into(),
-                    self.uid.to_string(),
-                    keep.to_string(),
-                ],
-                user: "root".into(),
-                cwd: "/".into(),
-                env: vec!["PATH=/usr/local/bin:/usr/bin:/bin".into()],
-                stdin: Vec::new(),
-                timeout: Duration::from_secs(30),
-            },
+            &ExecCall::root(&argv, KILL_TIMEOUT),
         )?;
         Ok(String::from_utf8_lossy(&out.stdout)
             .trim()
