@@ -856,23 +856,31 @@ insert() {
     return 0
 }
 
-search_dir() {
-    local search_term dir
+# The `<term> [<dir>]` arguments of search_dir and find_file: sets __mlgym_a1 and
+# __mlgym_dir, or prints MLGym's message ($1 is the usage line) and returns 1.
+__mlgym_term_and_dir() {
+    local usage=$1
+    shift
     if [ $# -eq 1 ]; then
-        search_term=$1
-        dir=./
+        __mlgym_a1=$1 __mlgym_dir=./
     elif [ $# -eq 2 ]; then
-        search_term=$1
+        __mlgym_a1=$1
         if [ -d "$2" ]; then
-            dir=$2
+            __mlgym_dir=$2
         else
             echo "Directory $2 not found"
-            return 0
+            return 1
         fi
     else
-        echo "Usage: search_dir <search_term> [<dir>]"
-        return 0
+        echo "$usage"
+        return 1
     fi
+}
+
+search_dir() {
+    local search_term dir
+    __mlgym_term_and_dir "Usage: search_dir <search_term> [<dir>]" "$@" || return 0
+    search_term=$__mlgym_a1 dir=$__mlgym_dir
     __mlgym_realpath "$dir"
     dir=$__mlgym_r
     # Matching lines per file, as MLGym counts them with `grep -nIH | cut -d: -f1 | sort
@@ -959,21 +967,8 @@ search_file() {
 
 find_file() {
     local file_name dir
-    if [ $# -eq 1 ]; then
-        file_name=$1
-        dir=./
-    elif [ $# -eq 2 ]; then
-        file_name=$1
-        if [ -d "$2" ]; then
-            dir=$2
-        else
-            echo "Directory $2 not found"
-            return 0
-        fi
-    else
-        echo "Usage: find_file <file_name> [<dir>]"
-        return 0
-    fi
+    __mlgym_term_and_dir "Usage: find_file <file_name> [<dir>]" "$@" || return 0
+    file_name=$__mlgym_a1 dir=$__mlgym_dir
     __mlgym_realpath "$dir"
     dir=$__mlgym_r
     find "$dir" -type f -name "$file_name" >"$__MLGYM_TMPDIR/ff" || :
