@@ -389,8 +389,14 @@ fn reap_containers(py: Python<'_>, backend: &str) -> PyResult<usize> {
             "unknown container backend '{backend}': use 'docker' or 'podman'"
         ))
     })?;
-    py.detach(|| Engine::connect(kind).map(|e| reaper::reap(&e)))
-        .map_err(|e| EngineUnavailableError::new_err(e.to_string()))
+    py.detach(|| {
+        Engine::connect(kind).map(|e| {
+            let n = reaper::reap(&e);
+            reaper::sweep_host_folders();
+            n
+        })
+    })
+    .map_err(|e| EngineUnavailableError::new_err(e.to_string()))
 }
 
 /// Keeps `n` started containers ready for new envs with these options; returns how

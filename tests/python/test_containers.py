@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -245,11 +246,16 @@ def test_fifty_episodes_then_kill9_leaves_nothing(engine, tmp_path):
 def test_signals_remove_containers(engine, tmp_path, sig):
     driver, pid = _driver(engine, tmp_path)
     assert _ours(engine, f"mlgym.pid={pid}") != []
+    (cid,) = _ours(engine, f"mlgym.pid={pid}")
+    labels = json.loads(_cli(engine, "inspect", cid).stdout)[0]["Config"]["Labels"]
+    host_dir = Path(labels["mlgym.root"])
+    assert host_dir.is_dir()
     driver.send_signal(sig)
     # SIGTERM: our handler cleans up, then dies by the signal; SIGINT: KeyboardInterrupt
     # unwinds to the exit hook, then Python dies by the signal too.
     assert driver.wait(timeout=60) == -sig
     assert _ours(engine, f"mlgym.pid={pid}") == []
+    assert not host_dir.exists()  # the bind-mounted host folder goes too
 
 
 def test_cheating_strategies_gain_nothing(engine):
@@ -400,3 +406,18 @@ def test_quick_start_runs_in_a_container(engine, tmp_path):
     assert "submitted" in out.stdout + out.stderr
     assert json.loads(results[0].read_text())["agent"]
     assert set(_ours(engine, "mlgym.owner=mlgym-rs")) <= before  # the run left nothing
+
+
+def test_gc_sweeps_host_folders_of_dead_owners(engine):
+    root = Path(tempfile.gettempdir()) / f"mlgym-{os.getuid()}" / "containers"
+    dead = next(p for p in range(4_000_000, 3_000_000, -1) if not Path(f"/proc/{p}").exists())
+    orphan = root / f"mlgym-{dead}-0-deadbeef" / "workspace"
+    orphan.mkdir(parents=True)
+    mine = root / f"mlgym-{os.getpid()}-999-cafecafe"
+    mine.mkdir(parents=True)
+    try:
+        mlgym.containers.gc(engine)
+        assert not orphan.parent.exists()  # its owner is gone
+        assert mine.exists()  # a live owner's folder stays
+    finally:
+        shutil.rmtree(mine, ignore_errors=True)

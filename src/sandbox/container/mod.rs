@@ -246,7 +246,7 @@ impl ContainerSandbox {
                 }));
             }
         };
-        reaper::track(&engine, &id);
+        reaper::track(&engine, &id, &root);
         let mut env: Vec<String> = vec![
             "PATH=/usr/local/bin:/usr/bin:/bin".into(),
             "HOME=/home/agent".into(),

@@ -12,10 +12,11 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
-static LIVE: OnceLock<Mutex<HashMap<String, Engine>>> = OnceLock::new();
+/// Live containers of this process: id -> (engine, host folder).
+static LIVE: OnceLock<Mutex<HashMap<String, (Engine, PathBuf)>>> = OnceLock::new();
 static REAPED: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
 
-fn live() -> &'static Mutex<HashMap<String, Engine>> {
+fn live() -> &'static Mutex<HashMap<String, (Engine, PathBuf)>> {
     LIVE.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
@@ -58,10 +59,10 @@ pub fn owner_labels(root: &Path) -> Vec<(String, String)> {
     ]
 }
 
-/// Records a live container of this process.
-pub fn track(engine: &Engine, id: &str) {
+/// Records a live container of this process and its host folder.
+pub fn track(engine: &Engine, id: &str, root: &Path) {
     if let Ok(mut m) = live().lock() {
-        m.insert(id.to_string(), engine.clone());
+        m.insert(id.to_string(), (engine.clone(), root.to_path_buf()));
     }
 }
 
@@ -76,12 +77,16 @@ pub fn untrack(id: &str) {
 /// pooled ones included.
 pub fn remove_all_tracked() -> usize {
     super::pool::drain();
-    let all: Vec<(String, Engine)> = match live().lock() {
+    let all: Vec<(String, (Engine, PathBuf))> = match live().lock() {
         Ok(mut m) => m.drain().collect(),
         Err(_) => return 0,
     };
     all.iter()
-        .filter(|(id, engine)| remove_container(engine, id))
+        .filter(|(id, (engine, root))| {
+            let removed = remove_container(engine, id);
+            remove_tree(root);
+            removed
+        })
         .count()
 }
 
@@ -102,7 +107,8 @@ fn owner_gone(labels: &HashMap<String, String>) -> bool {
     }
 }
 
-/// Removes our containers whose owner process is gone; returns how many.
+/// Removes our containers whose owner process is gone (and their host folders);
+/// returns how many containers.
 pub fn reap(engine: &Engine) -> usize {
     let docker = engine.docker.clone();
     let mut filters = HashMap::new();
@@ -137,6 +143,35 @@ pub fn reap(engine: &Engine) -> usize {
     removed
 }
 
+/// Removes host folders of containers whose owner process is gone (their containers may
+/// already be gone too, e.g. removed by hand); returns how many.
+pub fn sweep_host_folders() -> usize {
+    // SAFETY: getuid has no preconditions.
+    let uid = unsafe { libc::getuid() };
+    let dir = std::env::temp_dir()
+        .join(format!("mlgym-{uid}"))
+        .join("containers");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        // Folders are named `mlgym-<owner pid>-<n>-<random>`.
+        let owner = name
+            .strip_prefix("mlgym-")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if let Some(pid) = owner {
+            if pid_start_time(pid).is_none() {
+                remove_tree(&entry.path());
+                removed += 1;
+            }
+        }
+    }
+    removed
+}
+
 /// Reaps once per engine socket per process.
 pub fn reap_once(engine: &Engine) {
     let set = REAPED.get_or_init(|| Mutex::new(HashSet::new()));
@@ -146,5 +181,6 @@ pub fn reap_once(engine: &Engine) {
         .unwrap_or(false);
     if first {
         reap(engine);
+        sweep_host_folders();
     }
 }
