@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 MATURIN := $(VENV)/bin/maturin
 PYTEST_ARGS ?=
 
-.PHONY: venv develop demo test test-rust test-python lint fmt bench clean
+.PHONY: venv develop wheel demo test test-rust test-python lint fmt bench clean
 
 $(VENV)/.deps: pyproject.toml
 	python3 -m venv $(VENV)
@@ -19,6 +19,12 @@ venv: $(VENV)/.deps
 # Builds the Rust extension (release) and installs the package into the venv.
 develop: venv
 	source $(VENV)/bin/activate && $(MATURIN) develop --release --quiet
+
+# A manylinux2014 (glibc 2.17+), abi3 (CPython 3.10+) wheel in dist/: zig links against
+# an old glibc, so the wheel installs on any x86_64 Linux of the last decade without Rust.
+wheel: venv
+	$(PIP) install --quiet "ziglang>=0.13"
+	source $(VENV)/bin/activate && $(MATURIN) build --release --zig --compatibility manylinux2014 --out dist --quiet
 
 demo: develop
 	$(PY) examples/demo_battle_of_sexes.py

@@ -18,4 +18,4 @@ pub mod task;
 #[cfg(feature = "python")]
 mod python;
 
-pub use env::{Env, EnvConfig, EnvError, Info, RewardMode, StepResult};
+pub use env::{Env, EnvError, EnvOptions, Info, RewardMode, StepResult};

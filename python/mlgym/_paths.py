@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from mlgym.settings import config_root_env
+
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -19,8 +21,6 @@ def config_roots(config_root: str | os.PathLike[str] | None = None) -> list[Path
     roots: list[Path] = []
     if config_root is not None:
         roots.append(Path(config_root).expanduser().resolve())
-    for part in os.environ.get("MLGYM_CONFIG_ROOT", "").split(os.pathsep):
-        if part.strip():
-            roots.append(Path(part).expanduser().resolve())
+    roots.extend(config_root_env())
     roots.append(bundled_root())
     return roots

@@ -106,6 +106,9 @@ def run_bench(
     edit_ms = _time_ms(
         lambda: env.step("edit 10:10\nvalue_10 = 10  # edited\nend_of_edit"), max(20, steps // 50)
     )
+    # A full grading round trip: the task's own grader (trivial for the null task, so
+    # that number is the engine's grading overhead).
+    validate_ms = _time_ms(lambda: env.step("validate"), 10)
     back_to_back_ms = _time_ms(lambda: env.reset(seed=0), 30)
     # A live env's reset after an episode: a few steps, then reset (only the reset timed).
     warm_ms = []
@@ -125,6 +128,7 @@ def run_bench(
             "open_p50_ms": _percentile(open_ms, 0.5),
             "goto_p50_ms": _percentile(goto_ms, 0.5),
             "edit_p50_ms": _percentile(edit_ms, 0.5),
+            "validate_p50_ms": _percentile(validate_ms, 0.5),
             "reset_warm_p50_ms": _percentile(warm_ms, 0.5),
             "reset_back_to_back_p50_ms": _percentile(back_to_back_ms, 0.5),
             "reset_cold_p50_ms": _percentile(cold_ms, 0.5),

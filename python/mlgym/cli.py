@@ -7,7 +7,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-# Subcommand modules, imported lazily so `mlgym --help` stays fast.
+# Subcommand modules; each has ``add_parser(subparsers)`` and imports its heavy parts
+# only when its subcommand runs, so `mlgym --help` stays fast.
 _SUBCOMMANDS = (
     "mlgym.bench",
     "mlgym.scoring.cli",
@@ -55,11 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gc.set_defaults(func=_cmd_gc)
     for name in _SUBCOMMANDS:
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        module.add_parser(sub)
+        # A subcommand whose module does not import is a bug: let it raise rather than
+        # drop the subcommand from the command line. (Optional dependencies such as
+        # matplotlib or litellm are imported when a subcommand runs, not here.)
+        importlib.import_module(name).add_parser(sub)
     return parser
 
 

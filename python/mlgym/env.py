@@ -1,12 +1,14 @@
-"""The Gymnasium environment over the Rust core."""
+"""The Gymnasium environment over the Rust core.
+
+The episode's rules (steps, grading, rewards, ``info``, GPU leases, the sandbox's
+process environment) live in the Rust core; this module adapts it to Gymnasium.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
@@ -14,29 +16,19 @@ import gymnasium as gym
 from mlgym import _core
 from mlgym._paths import config_roots
 from mlgym.containers import CONTAINER_BACKENDS, install_cleanup_hooks
+from mlgym.errors import InvalidArgumentError
 from mlgym.spaces import UnicodeText
+from mlgym.wrappers import InfoReward, RewardFn
 
-RewardFn = Callable[[dict[str, Any]], float]
+#: The core's defaults (``max_steps``, ``reward_mode``, ``failure_reward``,
+#: ``observation_limit``): one source for the signature below and the Rust options.
+DEFAULTS: dict[str, Any] = dict(_core.ENV_DEFAULTS)
 
 #: Largest observation or action the spaces admit when no cap is set.
 _UNBOUNDED = 1 << 30
-
-
-def default_process_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment of the agent's shell and graders on the local backend.
-
-    Nothing else is inherited from the host (API keys stay out of the sandbox); the
-    current interpreter's ``bin`` comes first on ``PATH``.
-    """
-    bin_dir = str(Path(sys.executable).parent)
-    path = os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")
-    env = {"PATH": f"{bin_dir}{os.pathsep}{path}"}
-    for key in ("LANG", "LC_ALL", "TZ", "TMPDIR"):
-        if key in os.environ:
-            env[key] = os.environ[key]
-    if extra:
-        env.update({str(k): str(v) for k, v in extra.items()})
-    return env
+#: Room above the observation cap for the core's own notes (the cap marker, a
+#: timeout or restart message, "Exited (...)").
+_CAP_MARGIN = 4096
 
 
 class MLGymEnv(gym.Env[str, str]):
@@ -45,6 +37,8 @@ class MLGymEnv(gym.Env[str, str]):
     The sandbox starts on the first :meth:`reset`; later resets restore the workspace
     and restart the shell without a new sandbox. Actions are shell commands or MLGym's
     interface commands (``open``, ``edit``, ``validate``, ``submit``, ...).
+    ``reward`` is ``"final"``, ``"improvement"`` or ``"raw"``; for a callable, use
+    :func:`mlgym.make` (it adds :class:`mlgym.wrappers.InfoReward`).
     """
 
     metadata = {"render_modes": ["ansi"]}
@@ -55,10 +49,10 @@ class MLGymEnv(gym.Env[str, str]):
         *,
         backend: str = "local",
         config_root: str | os.PathLike[str] | None = None,
-        max_steps: int = 50,
-        reward: str | RewardFn = "final",
-        failure_reward: float = -1.0,
-        observation_limit: int | None = 50_000,
+        max_steps: int = DEFAULTS["max_steps"],
+        reward: str = DEFAULTS["reward_mode"],
+        failure_reward: float = DEFAULTS["failure_reward"],
+        observation_limit: int | None = DEFAULTS["observation_limit"],
         env_vars: Mapping[str, Any] | None = None,
         process_env: Mapping[str, str] | None = None,
         python: str | None = None,
@@ -75,55 +69,27 @@ class MLGymEnv(gym.Env[str, str]):
         gpu_wait: float | None = None,
         render_mode: str | None = None,
     ) -> None:
-        if backend not in ("local", *CONTAINER_BACKENDS):
-            raise ValueError(f"unknown backend {backend!r}: use 'local', 'docker' or 'podman'")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}")
-        self._reward_fn: RewardFn | None = None
         if callable(reward):
-            self._reward_fn = reward
-            reward_mode = "final"
-        else:
-            reward_mode = str(reward)
-        if backend != "local" and workspace is not None:
-            raise ValueError("workspace= is only for backend='local'")
-        self.render_mode = render_mode
-        self.backend = backend
-        #: Seconds the last reset or step took.
-        self.last_elapsed = 0.0
-        #: Episodes started so far (1 after the first reset).
-        self.episode = 0
-        self._gpu_lease: Any = None
-        gpu_ids: list[str] = []
-        if gpus:
-            from mlgym.gpus import acquire_gpus
-
-            if isinstance(gpus, int):
-                self._gpu_lease = acquire_gpus(count=gpus, wait=gpu_wait)
-            else:
-                self._gpu_lease = acquire_gpus(ids=[str(g) for g in gpus], wait=gpu_wait)
-            gpu_ids = list(self._gpu_lease.ids)
-        self.gpus = gpu_ids
-        if backend == "local":
-            shell_env = default_process_env(process_env)
-            if gpu_ids:
-                shell_env.setdefault("CUDA_VISIBLE_DEVICES", ",".join(gpu_ids))
-            grader_python = python or sys.executable
-        else:
+            raise InvalidArgumentError(
+                "MLGymEnv takes reward='final', 'improvement' or 'raw'; for a callable use "
+                "mlgym.make(task, reward=fn) or mlgym.wrappers.InfoReward(env, fn)"
+            )
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise InvalidArgumentError(f"render_mode must be None or 'ansi', got {render_mode!r}")
+        if backend in CONTAINER_BACKENDS:
             install_cleanup_hooks()
-            # Host paths mean nothing in the container: only what the caller asked for.
-            shell_env = {str(k): str(v) for k, v in (process_env or {}).items()}
-            grader_python = python or "python3"
+        gpu_count, gpu_ids = _gpu_request(gpus)
         self._core = _core.Env(
             os.fspath(task),
             config_roots=[str(p) for p in config_roots(config_root)],
             max_steps=int(max_steps),
-            reward_mode=reward_mode,
+            reward_mode=str(reward),
             failure_reward=float(failure_reward),
             observation_limit=observation_limit,
-            process_env=shell_env,
+            process_env={str(k): str(v) for k, v in (process_env or {}).items()},
             shell_vars=[(str(k), str(v)) for k, v in (env_vars or {}).items()],
-            python=grader_python,
+            grader_python=python,
+            host_python=sys.executable,
             workspace=None if workspace is None else os.fspath(workspace),
             short_timeout=short_timeout,
             long_timeout=long_timeout,
@@ -134,18 +100,41 @@ class MLGymEnv(gym.Env[str, str]):
             memory=None if memory is None else str(memory),
             cpus=cpus,
             pids_limit=pids_limit,
-            gpus=gpu_ids,
+            gpu_count=gpu_count,
+            gpu_ids=gpu_ids,
+            gpu_wait=gpu_wait,
         )
-        limit = observation_limit + 4096 if observation_limit else _UNBOUNDED
+        self.render_mode = render_mode
+        limit = observation_limit + _CAP_MARGIN if observation_limit else _UNBOUNDED
         self.observation_space = UnicodeText(max_length=limit)
         self.action_space = UnicodeText(max_length=_UNBOUNDED)
-        self.spec_task_id = self._core.task_id
         self._last_observation = ""
 
     @property
     def task_id(self) -> str:
         """The task id."""
         return self._core.task_id
+
+    @property
+    def backend(self) -> str:
+        """``local``, ``docker`` or ``podman``."""
+        return self._core.backend
+
+    @property
+    def gpus(self) -> list[str]:
+        """GPU ids leased to this env (released on :meth:`close`)."""
+        return self._core.gpus
+
+    @property
+    def episode(self) -> int:
+        """Episodes started so far (1 after the first reset)."""
+        return self._core.episode
+
+    @property
+    def last_elapsed(self) -> float:
+        """Seconds the last reset or step took (kept out of ``info`` so that ``info``
+        depends only on the seed and the actions)."""
+        return self._core.last_elapsed
 
     @property
     def description(self) -> str:
@@ -160,34 +149,22 @@ class MLGymEnv(gym.Env[str, str]):
     @property
     def task_config(self) -> dict[str, Any]:
         """The task config (MLGym's schema plus our extensions)."""
-        return json.loads(self._core.task_config_json())
+        return self._core.task_config()
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[str, dict[str, Any]]:
         super().reset(seed=seed)
         if seed is not None and seed < 0:
-            raise ValueError("seed must be a non-negative integer")
-        obs, info_json = self._core.reset(seed)
+            raise InvalidArgumentError("seed must be a non-negative integer")
+        obs, info = self._core.reset(seed)
         self._last_observation = obs
-        return obs, self._with_gpus(json.loads(info_json))
-
-    def _with_gpus(self, info: dict[str, Any]) -> dict[str, Any]:
-        # Wall time and the episode counter differ between identical episodes; they are
-        # attributes, so `info` stays a function of (seed, actions) as Gymnasium expects.
-        self.last_elapsed = float(info.pop("elapsed", 0.0))
-        self.episode = int(info.pop("episode", 0))
-        info["gpus"] = self.gpus
-        info["backend"] = self.backend
-        return info
+        return obs, info
 
     def step(self, action: str) -> tuple[str, SupportsFloat, bool, bool, dict[str, Any]]:
         if not isinstance(action, str):
             raise TypeError(f"action must be a str, got {type(action).__name__}")
-        obs, reward, terminated, truncated, info_json = self._core.step(action)
-        info = self._with_gpus(json.loads(info_json))
-        if self._reward_fn is not None:
-            reward = float(self._reward_fn(info))
+        obs, reward, terminated, truncated, info = self._core.step(action)
         self._last_observation = obs
         return obs, reward, terminated, truncated, info
 
@@ -200,12 +177,32 @@ class MLGymEnv(gym.Env[str, str]):
         core = getattr(self, "_core", None)
         if core is not None:
             core.close()
-        lease = getattr(self, "_gpu_lease", None)
-        if lease is not None:
-            lease.release()
 
     def __del__(self) -> None:
         try:
             self.close()
         except Exception:  # noqa: BLE001 - interpreter shutdown
             pass
+
+
+def _gpu_request(
+    gpus: int | Sequence[int | str] | None,
+) -> tuple[int | None, list[str] | None]:
+    """``gpus=`` as the core's (count, ids) pair."""
+    if gpus is None:
+        return None, None
+    if isinstance(gpus, bool):
+        raise InvalidArgumentError("gpus must be a count or a list of GPU ids, not a bool")
+    if isinstance(gpus, int):
+        return gpus, None
+    return None, [str(g) for g in gpus]
+
+
+def make_env(
+    task: str | os.PathLike[str], *, reward: str | RewardFn = DEFAULTS["reward_mode"], **kwargs: Any
+) -> gym.Env[str, str]:
+    """:class:`MLGymEnv`, wrapped in :class:`~mlgym.wrappers.InfoReward` when ``reward``
+    is a callable of ``info`` (the core then runs in ``final`` mode)."""
+    if callable(reward):
+        return InfoReward(MLGymEnv(task, **kwargs), reward)
+    return MLGymEnv(task, reward=reward, **kwargs)

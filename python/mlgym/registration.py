@@ -17,7 +17,7 @@ def register_envs() -> list[str]:
             continue
         gym.register(
             id=env_id,
-            entry_point="mlgym.env:MLGymEnv",
+            entry_point="mlgym.env:make_env",
             vector_entry_point="mlgym.vector:make_vec",
             kwargs={"task": task_id},
             nondeterministic=False,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from mlgym import _core
-from mlgym.env import default_process_env
+from mlgym.errors import InvalidArgumentError
 
 
 @dataclass(frozen=True)
@@ -44,11 +45,14 @@ class Session:
         no_output_timeout: float | None = None,
     ) -> None:
         if backend != "local":
-            raise ValueError(f"backend {backend!r} is not available yet; use backend='local'")
+            raise InvalidArgumentError(
+                f"backend {backend!r} is not available yet; use backend='local'"
+            )
         self._core = _core.Session(
             os.fspath(workspace),
             shell_vars=[(str(k), str(v)) for k, v in (env or {}).items()],
-            process_env=default_process_env(process_env),
+            process_env={str(k): str(v) for k, v in (process_env or {}).items()},
+            host_python=sys.executable,
             observation_limit=observation_limit,
             timeout=timeout,
             long_timeout=long_timeout,

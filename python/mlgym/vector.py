@@ -8,21 +8,19 @@ waiting for its next action costs no thread.
 from __future__ import annotations
 
 import asyncio
-import os
 import queue
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from mlgym.env import MLGymEnv
+from mlgym import settings
+from mlgym.env import MLGymEnv, make_env
 
-_MAX_THREADS = int(os.environ.get("MLGYM_MAX_THREADS", "1024"))
 _EXECUTOR: ThreadPoolExecutor | None = None
 _EXECUTOR_LOCK = threading.Lock()
 
@@ -32,7 +30,9 @@ def executor() -> ThreadPoolExecutor:
     global _EXECUTOR
     with _EXECUTOR_LOCK:
         if _EXECUTOR is None:
-            _EXECUTOR = ThreadPoolExecutor(max_workers=_MAX_THREADS, thread_name_prefix="mlgym")
+            _EXECUTOR = ThreadPoolExecutor(
+                max_workers=settings.max_threads(), thread_name_prefix="mlgym"
+            )
         return _EXECUTOR
 
 
@@ -84,7 +84,7 @@ class MLGymVectorEnv(VectorEnv):
         if num_envs < 1:
             raise ValueError("num_envs must be at least 1")
         self.num_envs = num_envs
-        self.envs = [MLGymEnv(task, **env_kwargs) for _ in range(num_envs)]
+        self.envs = [make_env(task, **env_kwargs) for _ in range(num_envs)]
         self.autoreset_mode = AutoresetMode(autoreset_mode)
         self.metadata = {"autoreset_mode": self.autoreset_mode}
         self.single_observation_space = self.envs[0].observation_space
@@ -224,4 +224,4 @@ def make_vec(task: str, num_envs: int = 1, **kwargs: Any) -> MLGymVectorEnv:
     return MLGymVectorEnv(task, num_envs, **kwargs)
 
 
-__all__ = ["MLGymVectorEnv", "make_vec", "reset_async", "step_async", "gym"]
+__all__ = ["MLGymVectorEnv", "make_vec", "reset_async", "step_async"]

@@ -3,26 +3,25 @@
 use super::MLGymError;
 use crate::gpu::{GpuError, GpuInventory, GpuLease as CoreLease, GpuRequest};
 use pyo3::create_exception;
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::sync::Mutex;
 use std::time::Duration;
 
 create_exception!(
-    _core,
+    mlgym,
     GpuUnavailableError,
     MLGymError,
     "The GPUs asked for are not free (or not on this host)."
 );
 
-fn to_py(err: GpuError) -> PyErr {
+pub(super) fn to_py(err: GpuError) -> PyErr {
     let msg = err.to_string();
     match err {
         GpuError::NotEnoughGpus { .. } | GpuError::Busy { .. } | GpuError::UnknownGpu { .. } => {
             GpuUnavailableError::new_err(msg)
         }
-        GpuError::InvalidRequest(_) => PyValueError::new_err(msg),
+        GpuError::InvalidRequest(_) => super::value_error(msg),
         GpuError::Cancelled | GpuError::Lock { .. } => MLGymError::new_err(msg),
     }
 }
@@ -91,12 +90,12 @@ fn acquire_gpus(
     let request = match (count, ids) {
         (Some(n), None) => GpuRequest::Count(n),
         (None, Some(ids)) => GpuRequest::Ids(ids),
-        _ => return Err(PyValueError::new_err("give exactly one of count= and ids=")),
+        _ => return Err(super::value_error("give exactly one of count= and ids=")),
     };
     let wait = match wait {
         None => None,
         Some(s) if s.is_nan() || s < 0.0 => {
-            return Err(PyValueError::new_err(format!(
+            return Err(super::value_error(format!(
                 "wait must be a non-negative number of seconds, got {s}"
             )))
         }

@@ -1,8 +1,12 @@
 //! Task and dataset configs, the registry of task ids, metric directions.
 
+pub mod catalog;
 pub mod config;
 pub mod registry;
 
+pub use catalog::{
+    bench_task, BenchTask, MetricSource, PrimaryMetric, TaskInfo, TaskMetric, MLGYM_BENCH,
+};
 pub use config::{DatasetConfig, Direction, MetricSpec, TaskConfig};
 pub use registry::{load_yaml, LoadedTask, TaskRegistry};
 

@@ -1,8 +1,6 @@
 //! Finding and loading tasks: config roots, ids, YAML paths, clear errors.
 
-use super::config::{
-    dataset_docs, render_description, DatasetConfig, Direction, MetricSpec, TaskConfig,
-};
+use super::config::{dataset_docs, render_description, DatasetConfig, TaskConfig};
 use super::TaskError;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,69 +16,6 @@ pub struct LoadedTask {
     pub yaml_path: PathBuf,
     /// Loaded dataset configs.
     pub datasets: Vec<DatasetConfig>,
-}
-
-/// MLGym's metric registry (reference §1.16) for tasks whose YAML has no `metrics`.
-fn mlgym_metric(task_id: &str) -> Option<(&'static str, Direction)> {
-    use Direction::*;
-    Some(match task_id {
-        "regressionKaggleHousePrice" => ("r2", Maximize),
-        "3SATTime" => ("Time", Minimize),
-        "imageClassificationCifar10" | "imageClassificationFMnist" => ("accuracy", Maximize),
-        "imageCaptioningCOCO" => ("BLEU Score", Maximize),
-        "languageModelingFineWeb" => ("val_loss", Minimize),
-        "naturalLanguageInferenceMNLI" => ("validation_accuracy", Maximize),
-        "battleOfSexes" | "prisonersDilemma" | "blotto" => ("Score", Maximize),
-        "rlBreakoutMinAtar" | "rlMetaMazeMisc" | "rlMountainCarContinuous" => {
-            ("Reward Mean", Maximize)
-        }
-        _ => return None,
-    })
-}
-
-impl LoadedTask {
-    /// The metric rewards come from: the YAML's primary metric, else MLGym's registry,
-    /// else the first baseline metric (maximised).
-    pub fn primary_metric(&self) -> MetricSpec {
-        if let Some(m) = self.config.metrics.iter().find(|m| m.primary) {
-            return m.clone();
-        }
-        if let Some(m) = self.config.metrics.first() {
-            return m.clone();
-        }
-        if let Some((name, direction)) = mlgym_metric(&self.config.id) {
-            return MetricSpec {
-                name: name.into(),
-                direction,
-                primary: true,
-            };
-        }
-        let name = self
-            .config
-            .baseline_scores
-            .first()
-            .and_then(|b| b.keys().next().cloned())
-            .unwrap_or_else(|| "Score".into());
-        MetricSpec {
-            name,
-            direction: Direction::Maximize,
-            primary: true,
-        }
-    }
-
-    /// The baseline value of the primary metric, if known.
-    pub fn baseline(&self) -> Option<f64> {
-        let metric = self.primary_metric();
-        self.config
-            .baseline_scores
-            .first()
-            .and_then(|b| b.get(&metric.name).copied())
-    }
-
-    /// The full baseline metrics dict (MLGym shows it in `validate`).
-    pub fn baseline_scores(&self) -> Option<&BTreeMap<String, f64>> {
-        self.config.baseline_scores.first()
-    }
 }
 
 /// All tasks found under a list of config roots (earlier roots win on duplicate ids).

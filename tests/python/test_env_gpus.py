@@ -43,14 +43,13 @@ def test_no_gpus_by_default():
 
 
 def test_runner_slices_become_exclusive_leases():
-    from mlgym.agent import cli as agent_cli
+    from mlgym.agent.devices import assign_devices, device_kwargs
 
-    supported = agent_cli._env_kwargs_supported()
-    slices = agent_cli.assign_devices([0, 1, 2, 3], 2, 2)
-    kwargs = [agent_cli._device_kwargs(s, supported) for s in slices]
-    assert kwargs == [({"gpus": ["0", "1"]}, {}), ({"gpus": ["2", "3"]}, {})]
-    assert agent_cli._device_kwargs(["cpu_0"], supported) == ({}, {})
-    envs = [mlgym.make("battleOfSexes", **kw) for kw, _ in kwargs]
+    slices = assign_devices([0, 1, 2, 3], 2, 2)
+    kwargs = [device_kwargs(s) for s in slices]
+    assert kwargs == [{"gpus": ["0", "1"]}, {"gpus": ["2", "3"]}]
+    assert device_kwargs(["cpu_0"]) == {}
+    envs = [mlgym.make("battleOfSexes", **kw) for kw in kwargs]
     try:
         for env, want in zip(envs, ["0,1", "2,3"], strict=True):
             env.reset(seed=0)

@@ -1,705 +1,36 @@
-"""The agent runner (`mlgym run`): parsing, history, models, limits, exits, outputs."""
+"""`mlgym run`, `mlgym export` and `python -m mlgym`: flags, devices, outputs, errors."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import types
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import mlgym
 import pytest
 from conftest import QUICK_START, descendant_pids
-from mlgym.agent import (
-    Agent,
-    AgentConfigError,
-    APIError,
-    ContextWindowExceededError,
-    CostBudget,
-    CostLimitExceededError,
-    FormatError,
-    LiteLLMModel,
-    ModelOutput,
-    ReplayModel,
-    RetryError,
-    TrajectoryWriter,
-    exit_for_error,
-    get_history_processor,
-    load_agent_config,
-)
+from mlgym.agent import Agent, LiteLLMModel, ReplayModel, exit_for_error
 from mlgym.agent import cli as agent_cli
-from mlgym.agent.config import agent_config_from_dict
-from mlgym.agent.models import HumanModel, HumanThoughtModel, SubmitBaselineModel, load_replay
-from mlgym.agent.parsing import (
-    MLGYM_FORMAT_ERROR,
-    MORE_THAN_ONE_BLOCK,
-    NO_ACTION,
-    MLGymThoughtActionParser,
-    ThoughtActionParser,
-    fence,
-)
+from mlgym.agent.devices import assign_devices, device_kwargs
+from mlgym.agent.parsing import fence
 from mlgym.cli import main as mlgym_main
-
-REPO = Path(__file__).resolve().parents[2]
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-FIXTURE_ROOT = Path(__file__).resolve().parent / "fixtures" / "root"
-CORPUS = SHARED / "corpus" / "trajectories"
-EXAMPLE = REPO / "examples" / "replay_battleOfSexes.traj"
-GAME_TASKS = ("battleOfSexes", "prisonersDilemma", "blotto")
-
-
-def corpus_or_skip() -> Path:
-    if not CORPUS.is_dir():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CORPUS} is missing in CI")
-        pytest.skip(f"{CORPUS} not present (the corpus lives in ../shared)")
-    return CORPUS
-
-
-def game_tasks_or_skip(*tasks: str) -> None:
-    missing = [t for t in tasks if t not in mlgym.list_tasks()]
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"tasks {missing} are not shipped")
-        pytest.skip(f"tasks {missing} are not shipped yet")
-
-
-def guess_env(**kw: Any) -> mlgym.MLGymEnv:
-    return mlgym.make("guessNumber", config_root=FIXTURE_ROOT, **kw)
-
-
-class Scripted:
-    """A model answering fixed outputs (or raising fixed errors), counting its calls."""
-
-    def __init__(self, outputs: list[Any], cost: float = 0.0, estimate: float | None = None):
-        self.outputs = list(outputs)
-        self.calls: list[list[dict[str, str]]] = []
-        self.cost = cost
-        if estimate is not None:
-            self.estimate_cost = lambda messages: estimate
-
-    def query(self, messages):
-        self.calls.append(messages)
-        item = self.outputs.pop(0) if len(self.outputs) > 1 else self.outputs[0]
-        if isinstance(item, BaseException):
-            raise item
-        return ModelOutput(item, cost=self.cost, tokens_sent=10, tokens_received=5)
-
-
-def default_config():
-    return load_agent_config("default")
-
-
-def run_agent(model, tmp_path: Path, max_steps: int = 10, **agent_kw):
-    env = guess_env(max_steps=max_steps)
-    agent = Agent(default_config(), model, **agent_kw)
-    try:
-        result = agent.run(env, seed=0, traj_path=tmp_path / "guessNumber.traj")
-    finally:
-        env.close()
-    saved = json.loads((tmp_path / "guessNumber.traj").read_text())
-    return result, saved
-
-
-# --------------------------------------------------------------------------- parsing
-
-
-def test_parser_splits_thought_and_action():
-    p = MLGymThoughtActionParser()
-    thought, action = p("DISCUSSION\nList files.\n\n```\nls -la\n```")
-    assert thought == "DISCUSSION\nList files.\n\n"
-    assert action == "ls -la\n"
-    thought, action = p("DISCUSSION\nx\n```bash\nedit 1:2\nfoo\nend_of_edit\n```\nafter")
-    assert action == "edit 1:2\nfoo\nend_of_edit\n"
-    assert thought == "DISCUSSION\nx\nafter"
-
-
-def test_parser_format_errors_use_mlgym_messages():
-    p = MLGymThoughtActionParser()
-    with pytest.raises(FormatError) as err:
-        p("DISCUSSION\n```\nls\n```\nand\n```\npwd\n```")
-    assert (
-        str(err.value)
-        == MORE_THAN_ONE_BLOCK
-        == ("Found more than one code block in the model response.")
-    )
-    with pytest.raises(FormatError) as err:
-        p("I will just run ls")
-    assert str(err.value) == NO_ACTION == "No action found in model response."
-    with pytest.raises(FormatError):
-        p("```\nls")  # unclosed fence
-    # The plain ThoughtActionParser takes the last top-level block instead.
-    assert ThoughtActionParser()("```\nls\n```\n```\npwd\n```")[1] == "pwd\n"
-
-
-def test_format_error_message_is_mlgyms():
-    lines = MLGYM_FORMAT_ERROR.split("\n")
-    assert lines[0] == "Your output was not formatted correctly. Your commands were not executed."
-    assert lines[3] == "" and lines[5] == "DISCUSSION" and lines[7] == ""
-    assert lines[8] == lines[10] == "```"
-    assert lines[9] == "command(s) that you're going to run"
-    assert MLGYM_FORMAT_ERROR.endswith("```\n")
-
-
-def test_parser_matches_every_corpus_response():
-    corpus = corpus_or_skip()
-    p = MLGymThoughtActionParser()
-    checked = 0
-    for traj in sorted(corpus.glob("*/*.traj")):
-        data = json.loads(traj.read_text())
-        for entry in data["history"]:
-            if entry["role"] != "assistant" or entry["action"].startswith("exit_"):
-                continue
-            assert p(entry["content"]) == (entry["thought"], entry["action"]), traj
-            checked += 1
-    assert checked > 1000
-
-
-# --------------------------------------------------------------------------- history
-
-
-def test_last5_observations_keeps_first_and_last_five():
-    history = [{"role": "system", "content": "sys"}]
-    history.append({"role": "user", "content": "demo", "is_demo": True})
-    for i in range(9):
-        history.append({"role": "user", "content": f"obs {i}\nline2\nline3"})
-        history.append({"role": "assistant", "content": f"act {i}"})
-    out = get_history_processor("Last5Observations")(history)
-    users = [e["content"] for e in out if e["role"] == "user" and not e.get("is_demo")]
-    assert users[0] == "obs 0\nline2\nline3"
-    assert users[1:4] == ["Old output omitted (3 lines)"] * 3
-    assert users[4:] == [f"obs {i}\nline2\nline3" for i in range(4, 9)]
-    assert [e["content"] for e in out if e["role"] == "assistant"] == [f"act {i}" for i in range(9)]
-    assert out[0]["content"] == "sys" and out[1]["content"] == "demo"
-    assert history[4]["content"] == "obs 1\nline2\nline3"  # input not modified
-    n2 = get_history_processor("LastNObservations", n=2)(history)
-    assert sum(e["content"].startswith("Old output") for e in n2) == 6
-    with pytest.raises(AgentConfigError):
-        get_history_processor("NoSuchProcessor")
-
-
-# --------------------------------------------------------------------------- config
-
-
-def test_default_config_renders_command_docs():
-    config = default_config()
-    assert config.output_parser == "MLGymThoughtActionParser"
-    assert config.history_processor == "Last5Observations"
-    docs = config.command_docs()
-    names = [line[:-1] for line in docs.splitlines() if line and not line.startswith(" ")]
-    assert names == [
-        "open",
-        "goto",
-        "scroll_down",
-        "scroll_up",
-        "create",
-        "search_dir",
-        "search_file",
-        "find_file",
-        "edit",
-        "insert",
-        "submit",
-        "validate",
-    ]
-    assert "  signature: edit <start_line>:<end_line>\n  <replacement_text>\n  end_of_edit" in docs
-    assert "shows the next 1000 lines" in docs  # {WINDOW} formatted
-    for placeholder in ("{command_docs}", "{WINDOW}", "{training_timeout}"):
-        assert placeholder in config.system_template
-    for placeholder in ("{current_step}", "{remaining_steps}", "{open_file}", "{working_dir}"):
-        assert placeholder in config.next_step_template
-        assert placeholder in config.task_template
-    assert "{observation}" in config.next_step_template
-
-
-def test_config_errors_are_clear(tmp_path):
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("system_template: [unclosed\n")
-    with pytest.raises(AgentConfigError, match="invalid YAML"):
-        load_agent_config(bad)
-    with pytest.raises(AgentConfigError, match="not found"):
-        load_agent_config(tmp_path / "missing.yaml")
-    with pytest.raises(AgentConfigError, match="not a valid template"):
-        agent_config_from_dict({"system_template": "{oops"})
-    with pytest.raises(AgentConfigError, match="unknown output_parser"):
-        Agent(agent_config_from_dict({"output_parser": "Nope"}), Scripted(["x"]))
-
-
-def test_unknown_placeholder_ends_the_run_with_exit_error(tmp_path):
-    config = agent_config_from_dict(
-        {
-            "system_template": "hi",
-            "task_template": "{no_such_field}",
-            "output_parser": "MLGymThoughtActionParser",
-        }
-    )
-    env = guess_env()
-    result = Agent(config, Scripted([fence("ls")])).run(env, traj_path=tmp_path / "t.traj")
-    env.close()
-    assert result.trajectory[-1]["action"] == "exit_error"
-    assert "no_such_field" in result.trajectory[-1]["thought"]
-    assert result.exit_status == "autosubmission (exit_error)"
-    config = agent_config_from_dict({"system_template": "{nope}"})
-    env = guess_env()
-    result = Agent(config, Scripted([fence("ls")])).run(env, traj_path=tmp_path / "s.traj")
-    env.close()
-    assert result.exit_status == "autosubmission (exit_error)"
-    assert isinstance(result.error, AgentConfigError) and "{nope}" in str(result.error)
-    assert json.loads((tmp_path / "s.traj").read_text())["info"]["exit_status"] == (
-        "autosubmission (exit_error)"
-    )
-
-
-# --------------------------------------------------------------------------- loop
-
-
-def test_prompts_use_placeholders_and_history_is_mlgyms(tmp_path):
-    model = Scripted([fence("ls"), fence("true"), fence("submit")])
-    result, saved = run_agent(model, tmp_path)
-    assert result.exit_status == "submitted"
-    first = model.calls[0]
-    assert first[0]["role"] == "system" and "COMMANDS:" in first[0]["content"]
-    assert "Write a number into answer.txt" in first[1]["content"]
-    assert "(Current Step: 0, Remaining Steps: 10)" in first[1]["content"]
-    second = model.calls[1][-1]["content"]
-    assert second.startswith("answer.txt\nevaluate.py\n(Current Step: 1, Remaining Steps: 9)")
-    third = model.calls[2][-1]["content"]
-    assert third.startswith("The command finished and printed nothing.")
-    assert "(Open file: n/a)" in third
-    roles = [h["role"] for h in saved["history"]]
-    assert roles == ["system"] + ["user", "assistant"] * 3
-    assert all(h["agent"] == "primary_0" for h in saved["history"])
-    assert saved["history"][2]["action"] == "ls\n"
-    step = saved["trajectory"][0]
-    assert list(step) == ["state", "response", "thought", "action", "execution_time", "observation"]
-    assert json.loads(step["state"])["open_file"] == "n/a"
-    assert list(saved) == ["environment", "trajectory", "history", "info"]
-    assert saved["environment"] == "mlgym_main"
-    assert list(saved["info"]) == [
-        "model_stats",
-        "exit_status",
-        "submission",
-        "score",
-        "summarizer",
-    ]
-    assert saved["info"]["model_stats"]["api_calls"] == 3
-    assert saved["info"]["model_stats"]["tokens_sent"] == 30
-
-
-def test_format_error_requery_then_success(tmp_path):
-    model = Scripted(["no block", "```\nls\n```\n```\npwd\n```", fence("submit")])
-    result, saved = run_agent(model, tmp_path)
-    assert result.exit_status == "submitted"
-    assert len(model.calls) == 3
-    retry = model.calls[1]
-    assert retry[-2] == {"role": "assistant", "content": "no block"}
-    assert retry[-1] == {"role": "user", "content": MLGYM_FORMAT_ERROR}
-    # Re-query exchanges are not kept in the history.
-    assert [h["role"] for h in saved["history"]] == ["system", "user", "assistant"]
-    assert saved["trajectory"][0]["action"] == "submit\n"
-
-
-def test_format_errors_exhaust_requeries_then_exit_format(tmp_path):
-    model = Scripted(["still no command"])
-    result, saved = run_agent(model, tmp_path)
-    assert len(model.calls) == 4  # the output and 3 re-queries, every one parsed
-    last = saved["trajectory"][-1]
-    assert last["action"] == "exit_format"
-    assert last["thought"] == "Exit due to format error"
-    assert last["response"] == "still no command"
-    assert last["observation"] == "Exited (exit_format)"
-    assert result.exit_status == "autosubmission (exit_format)"
-    assert saved["history"][-1]["action"] == "exit_format"
-
-
-@pytest.mark.parametrize(
-    ("error", "action", "thought"),
-    [
-        (ContextWindowExceededError("big"), "exit_context", "Exit due to context window"),
-        (CostLimitExceededError("spent"), "exit_cost", "Exit due to cost limit"),
-        (APIError("bad key"), "exit_api", "Exit due to unexpected error: bad key"),
-        (RetryError("gave up"), "exit_api", "Exit due to retry error: gave up"),
-        (RuntimeError("boom"), "exit_error", "Exit due to runtime error: boom"),
-        (ValueError("odd"), "exit_error", "Exit due to unexpected error: ValueError: odd"),
-    ],
+from mlgym.errors import RunConfigError
+from mlgym.runs import run_name
+from runner_support import (
+    CORPUS,
+    EXAMPLE,
+    FIXTURE_ROOT,
+    GAME_TASKS,
+    corpus_or_skip,
+    default_config,
+    game_tasks_or_skip,
 )
-def test_model_errors_map_to_exit_statuses(tmp_path, error, action, thought):
-    assert exit_for_error(error)[:2] == (thought, action)
-    model = Scripted([fence("echo 4 > answer.txt"), error])
-    result, saved = run_agent(model, tmp_path)
-    last = saved["trajectory"][-1]
-    assert (last["action"], last["thought"]) == (action, thought)
-    assert result.exit_status == f"autosubmission ({action})"
-    assert saved["info"]["exit_status"] == result.exit_status
-    assert saved["info"]["score"][-1]["Score"] == 4.0
-
-
-def test_cost_limit_is_checked_before_the_call(tmp_path):
-    # Each call costs 1.0 and is estimated at 1.0: after two calls ($2) a third would
-    # exceed $2.5, so it is never made.
-    model = Scripted([fence("true")], cost=1.0, estimate=1.0)
-    result, saved = run_agent(model, tmp_path, per_instance_cost_limit=2.5)
-    assert len(model.calls) == 2
-    assert saved["trajectory"][-1]["action"] == "exit_cost"
-    assert result.exit_status == "autosubmission (exit_cost)"
-    stats = saved["info"]["model_stats"]
-    assert stats["task_cost"] == stats["total_cost"] == 2.0 and stats["api_calls"] == 2
-
-
-def test_cost_limit_reached_without_estimates(tmp_path):
-    model = Scripted([fence("true")], cost=1.0)
-    result, _ = run_agent(model, tmp_path, per_instance_cost_limit=2.5)
-    assert len(model.calls) == 3  # $3 spent: the limit is reached, no 4th call
-    assert result.exit_status == "autosubmission (exit_cost)"
-
-
-def test_total_cost_limit_is_shared(tmp_path):
-    budget = CostBudget(3.0)
-    first = Scripted([fence("true"), fence("submit")], cost=1.0)
-    run_agent(first, tmp_path / "a", budget=budget)
-    assert budget.spent == 2.0
-    second = Scripted([fence("true")], cost=1.0)
-    result, _ = run_agent(second, tmp_path / "b", budget=budget)
-    assert len(second.calls) == 1 and result.exit_status == "autosubmission (exit_cost)"
-
-
-def test_context_window_guard_for_custom_models(tmp_path):
-    model = Scripted([fence("true")])
-    model.max_input_tokens = 50
-    model.count_tokens = lambda messages: sum(len(m["content"]) for m in messages) // 4
-    result, _ = run_agent(model, tmp_path)
-    assert model.calls == []
-    assert result.exit_status == "autosubmission (exit_context)"
-
-
-class FailingEnv:
-    """Wraps an env; its step raises on a chosen action."""
-
-    def __init__(self, env, bad: str, reset_fails: bool = False):
-        self.env, self.bad, self.reset_fails = env, bad, reset_fails
-        self.task_config = env.task_config
-
-    def reset(self, **kw):
-        if self.reset_fails:
-            raise mlgym.SandboxError("no sandbox today")
-        return self.env.reset(**kw)
-
-    def step(self, action):
-        if action.strip() == self.bad:
-            raise mlgym.ShellError("the shell fell over")
-        return self.env.step(action)
-
-
-def test_environment_failures_never_leave_an_empty_status(tmp_path):
-    env = guess_env()
-    agent = Agent(default_config(), Scripted([fence("crash")]))
-    result = agent.run(FailingEnv(env, "crash"), traj_path=tmp_path / "a.traj")
-    assert result.exit_status == "autosubmission (exit_error)"
-    assert "ShellError: the shell fell over" in result.trajectory[-1]["observation"]
-    saved = json.loads((tmp_path / "a.traj").read_text())
-    assert saved["info"]["exit_status"] == result.exit_status
-    # When the autosubmission fails too, the run ends as early_exit.
-    agent = Agent(default_config(), Scripted([fence("exit_error")]))
-    env2 = guess_env()
-    result = agent.run(FailingEnv(env2, "exit_error"), traj_path=tmp_path / "b.traj")
-    assert result.exit_status == "early_exit"
-    result = agent.run(FailingEnv(env2, "", reset_fails=True), traj_path=tmp_path / "c.traj")
-    assert result.exit_status == "early_exit"
-    assert json.loads((tmp_path / "c.traj").read_text())["info"]["exit_status"] == "early_exit"
-    env.close()
-    env2.close()
-
-
-def test_keyboard_interrupt_leaves_a_valid_traj(tmp_path):
-    model = Scripted([fence("true"), fence("true"), KeyboardInterrupt()])
-    env = guess_env()
-    agent = Agent(default_config(), model)
-    with pytest.raises(KeyboardInterrupt):
-        agent.run(env, traj_path=tmp_path / "t.traj")
-    env.close()
-    saved = json.loads((tmp_path / "t.traj").read_text())
-    assert len(saved["trajectory"]) == 2
-    assert saved["info"]["exit_status"] == "early_exit"
-
-
-def test_stop_event_ends_the_run(tmp_path):
-    stop = threading.Event()
-    model = Scripted([fence("true")])
-    env = guess_env()
-    agent = Agent(default_config(), model)
-    result = agent.run(
-        env, traj_path=tmp_path / "t.traj", stop_event=stop, on_step=lambda step: stop.set()
-    )
-    env.close()
-    assert result.interrupted and result.exit_status == "early_exit"
-    assert len(result.trajectory) == 1
-
-
-def test_max_steps_ends_with_autosubmission(tmp_path):
-    result, saved = run_agent(Scripted([fence("true")]), tmp_path, max_steps=3)
-    assert len(saved["trajectory"]) == 3
-    assert result.exit_status == "autosubmission (max_steps)"
-
-
-# --------------------------------------------------------------------------- .traj writer
-
-
-def test_traj_writer_is_valid_after_every_step_and_linear(tmp_path):
-    path = tmp_path / "x.traj"
-    w = TrajectoryWriter(path)
-    w.open([{"role": "system", "content": "s" * 100}], {"exit_status": ""})
-    assert json.loads(path.read_text())["trajectory"] == []
-    for i in range(300):
-        step = {
-            "state": "{}",
-            "response": "r" * 50,
-            "thought": "t",
-            "action": f"a{i}\n",
-            "execution_time": 0.1,
-            "observation": "o\u00e9" * (i % 40),
-        }
-        hist = [{"role": "user", "content": f"u{i}"}, {"role": "assistant", "content": "a"}]
-        w.append(step, hist, {"exit_status": "", "score": [{"s": i}]})
-        if i % 37 == 0 or i < 5:
-            data = json.loads(path.read_text())
-            assert len(data["trajectory"]) == i + 1 and len(data["history"]) == 2 * i + 3
-            assert data["info"]["score"] == [{"s": i}]
-    size = path.stat().st_size
-    assert w.bytes_written < 5 * size  # each step writes O(its own size), amortised
-    w.close({"exit_status": "submitted"})
-    text = path.read_text()
-    assert text == json.dumps(w.document(), indent=2)
-    assert json.loads(text)["info"] == {"exit_status": "submitted"}
-
-
-def test_traj_writer_file_is_valid_without_close(tmp_path):
-    # A crash that skips close() still leaves valid JSON behind.
-    path = tmp_path / "x.traj"
-    w = TrajectoryWriter(path)
-    w.open([], {})
-    w.append({"action": "ls"}, [{"role": "user", "content": "x"}], {"exit_status": ""})
-    data = json.loads(path.read_text())
-    assert data["trajectory"] == [{"action": "ls"}] and data["info"] == {"exit_status": ""}
-
-
-# --------------------------------------------------------------------------- models
-
-
-def fake_litellm(
-    responses: list[Any], *, max_input_tokens: int = 10_000, provider: str = "openai"
-) -> types.SimpleNamespace:
-    class APIErrorL(Exception):
-        pass
-
-    class RateLimitError(APIErrorL):
-        pass
-
-    class ContextWindowExceededErrorL(APIErrorL):
-        pass
-
-    calls: list[dict[str, Any]] = []
-
-    def completion(**kwargs):
-        calls.append(kwargs)
-        item = responses.pop(0)
-        if isinstance(item, BaseException):
-            raise item
-        message = types.SimpleNamespace(content=item)
-        return types.SimpleNamespace(
-            choices=[types.SimpleNamespace(message=message)],
-            usage=types.SimpleNamespace(completion_tokens=7),
-        )
-
-    return types.SimpleNamespace(
-        completion=completion,
-        calls=calls,
-        token_counter=lambda model=None, messages=None, text=None: (
-            sum(len(m["content"]) for m in messages) if messages else len(text or "")
-        ),
-        completion_cost=lambda completion_response=None: 0.25,
-        model_cost={
-            "fake-model": {
-                "max_input_tokens": max_input_tokens,
-                "max_output_tokens": 99,
-                "input_cost_per_token": 0.001,
-                "litellm_provider": provider,
-            }
-        },
-        APIError=APIErrorL,
-        RateLimitError=RateLimitError,
-        ContextWindowExceededError=ContextWindowExceededErrorL,
-    )
-
-
-def test_litellm_wrapper_with_a_fake_module():
-    lit = fake_litellm([fence("ls")], provider="anthropic")
-    kwargs = {"seed": 1}
-    model = LiteLLMModel(
-        "litellm:fake-model",
-        temperature=0.5,
-        top_p=0.9,
-        host_url="http://x",
-        stop=["END"],
-        completion_kwargs=kwargs,
-        module=lit,
-    )
-    messages = [{"role": "user", "content": "hello"}]
-    assert model.estimate_cost(messages) == pytest.approx(0.005)
-    out = model.query(messages)
-    assert out.text == fence("ls") and out.cost == 0.25
-    assert (out.tokens_sent, out.tokens_received) == (5, 7)
-    call = lit.calls[0]
-    assert call["model"] == "fake-model" and call["temperature"] == 0.5 and call["top_p"] == 0.9
-    assert call["api_base"] == "http://x" and call["stop"] == ["END"] and call["seed"] == 1
-    assert call["max_tokens"] == 99 and kwargs == {"seed": 1}  # not mutated
-    assert LiteLLMModel("litellm:a:b", module=fake_litellm([])).model == "a:b"
-
-
-def test_litellm_context_retries_and_errors():
-    lit = fake_litellm([], max_input_tokens=3)
-    with pytest.raises(ContextWindowExceededError):
-        LiteLLMModel("litellm:fake-model", module=lit).query([{"role": "user", "content": "1234"}])
-    assert lit.calls == []  # no call was made
-    lit = fake_litellm([])
-    lit_errors = lit
-    lit.calls.clear()
-    responses = [lit_errors.RateLimitError("slow"), lit_errors.RateLimitError("slow"), "ok"]
-    lit2 = fake_litellm(responses)
-    lit2.RateLimitError = lit_errors.RateLimitError
-    waits: list[float] = []
-    model = LiteLLMModel("litellm:fake-model", module=lit2, max_retries=3, retry_wait=(0, 0))
-    model.sleep = waits.append
-    assert model.query([{"role": "user", "content": "x"}]).text == "ok"
-    assert len(waits) == 2
-    lit3 = fake_litellm([lit_errors.RateLimitError("slow")] * 3)
-    lit3.RateLimitError = lit_errors.RateLimitError
-    model = LiteLLMModel("litellm:fake-model", module=lit3, max_retries=3, retry_wait=(0, 0))
-    model.sleep = lambda s: None
-    with pytest.raises(RetryError):
-        model.query([{"role": "user", "content": "x"}])
-    lit4 = fake_litellm([])
-    lit4.calls.clear()
-    lit4.completion = lambda **kw: (_ for _ in ()).throw(lit4.APIError("401"))
-    with pytest.raises(APIError):
-        LiteLLMModel("litellm:fake-model", module=lit4).query([{"role": "user", "content": "x"}])
-    lit5 = fake_litellm([lit_errors.ContextWindowExceededError("too long")])
-    lit5.ContextWindowExceededError = lit_errors.ContextWindowExceededError
-    with pytest.raises(ContextWindowExceededError):
-        LiteLLMModel("litellm:fake-model", module=lit5).query([{"role": "user", "content": "x"}])
-
-
-@pytest.mark.filterwarnings("ignore::UserWarning")
-def test_litellm_mock_response_through_the_cli(tmp_path, monkeypatch):
-    # Set before the import: litellm otherwise fetches its model table from the network.
-    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    pytest.importorskip("litellm")
-    monkeypatch.chdir(tmp_path)
-    reply = fence("echo 6 > answer.txt && submit")
-    rc = mlgym_main(
-        [
-            "run",
-            "--task_config_path",
-            "guessNumber",
-            "--config_root",
-            str(FIXTURE_ROOT),
-            "--model",
-            "litellm:gpt-4o",
-            "--completion_kwargs",
-            json.dumps({"mock_response": reply}),
-            "--noverbose",
-        ]
-    )
-    assert rc == 0
-    (traj,) = tmp_path.glob("trajectories/*/litellm-gpt-4o__guessNumber__*_run_0/guessNumber.traj")
-    info = json.loads(traj.read_text())["info"]
-    assert info["exit_status"] == "submitted"
-    assert info["model_stats"]["api_calls"] == 1 and info["model_stats"]["total_cost"] > 0
-
-
-def test_human_models_read_multiline_input():
-    lines = iter(
-        [
-            "edit 1:1",
-            "foo",
-            "end_of_edit  ",
-            "start_multiline_command",
-            "a",
-            "b",
-            "end_multiline_command",
-            "ls",
-        ]
-    )
-
-    def read(prompt: str) -> str:
-        for line in lines:
-            return line
-        raise EOFError
-
-    out = io.StringIO()
-    human = HumanModel(input_fn=read, output=out)
-    msgs = [{"role": "user", "content": "what now?"}]
-    assert human.query(msgs) == "edit 1:1\nfoo\nend_of_edit  "
-    assert human.query(msgs) == "a\nb"
-    assert human.query(msgs) == "ls"
-    assert "what now?" in out.getvalue()
-    with pytest.raises(RuntimeError, match="no more input"):
-        human.query(msgs)
-    lines2 = iter(["I think", "so END_THOUGHT", "ls"])
-    thinker = HumanThoughtModel(input_fn=lambda prompt: next(lines2), output=io.StringIO())
-    text = thinker.query(msgs)
-    assert MLGymThoughtActionParser()(text) == ("I think\nso \n", "ls\n")
-
-
-def test_human_model_runs_unparsed_and_eof_is_exit_error(tmp_path):
-    lines = iter(["echo 3 > answer.txt"])
-
-    def read(prompt):
-        try:
-            return next(lines)
-        except StopIteration:
-            raise EOFError from None
-
-    result, saved = run_agent(HumanModel(input_fn=read, output=io.StringIO()), tmp_path)
-    assert saved["trajectory"][0]["thought"] == ""
-    assert saved["trajectory"][0]["action"] == "echo 3 > answer.txt"
-    assert result.exit_status == "autosubmission (exit_error)"
-    assert saved["info"]["model_stats"]["total_cost"] == 0
-
-
-def test_replay_sources(tmp_path):
-    corpus = corpus_or_skip()
-    traj = next(iter(sorted(corpus.glob("*/battleOfSexes.traj"))))
-    (episode,) = load_replay(traj)
-    data = json.loads(traj.read_text())
-    assert [i.content for i in episode] == [
-        h["content"] for h in data["history"] if h["role"] == "assistant"
-    ]
-    jsonl = tmp_path / "r.jsonl"
-    jsonl.write_text(json.dumps({"a": ["x", "y"]}) + "\n" + json.dumps({"b": ["z"]}) + "\n")
-    model = ReplayModel(jsonl)
-    model.reset()
-    assert [model.query([]), model.query([])] == ["x", "y"]
-    assert "submit" in model.query([])  # exhausted: submits
-    model.reset()
-    assert model.query([]) == "z"
-    assert ReplayModel(jsonl, start=1).query([]) == "z"
-    with pytest.raises(AgentConfigError):
-        ReplayModel(tmp_path / "missing.jsonl")
-    baseline = SubmitBaselineModel()
-    baseline.reset({"baseline_paths": ["baseline.py"]})
-    assert [MLGymThoughtActionParser()(baseline.query([]))[1] for _ in range(3)] == [
-        "python baseline.py\n",
-        "submit\n",
-        "submit\n",
-    ]
-
 
 # --------------------------------------------------------------------------- CLI
 
@@ -719,7 +50,7 @@ def test_quick_start_flags_parse_with_abbreviations():
     assert args.temperature == 1.0 and args.top_p == 0.95 and args.gpus == [0]
     assert args.per_instance_cost_limit == 4.0 and args.max_steps == 50
     assert args.container_type == "docker" and args.gpus_per_agent == 0
-    name = agent_cli.run_name(
+    name = run_name(
         args.model_name,
         "battleOfSexes",
         "default",
@@ -732,7 +63,7 @@ def test_quick_start_flags_parse_with_abbreviations():
         "litellm-claude-3-5-sonnet-20240620__battleOfSexes__default__t-1.00__p-0.95"
         "__c-4.00__install-0_run_0"
     )
-    assert agent_cli.run_name("m", "t", "d", 0, 0.95, 4, "parallel_agents").endswith(
+    assert run_name("m", "t", "d", 0, 0.95, 4, "parallel_agents").endswith(
         "__install-0__parallel_agents"
     )
     args = parse_run(
@@ -759,12 +90,25 @@ def test_quick_start_flags_parse_with_abbreviations():
         parse_run(["--completion_kwargs", "[1, 2]"])
 
 
-def test_gpu_assignment_follows_mlgym():
-    assert agent_cli.assign_devices([0], 0, 2) == [["cpu_0"], ["cpu_1"]]
-    assert agent_cli.assign_devices([0, 1, 2, 3], 2, 2) == [["0", "1"], ["2", "3"]]
-    with pytest.raises(RuntimeError) as err:
-        agent_cli.assign_devices([0], 1, 2)
+def test_gpu_assignment_follows_mlgym(monkeypatch, tmp_path):
+    assert assign_devices([0], 0, 2) == [["cpu_0"], ["cpu_1"]]
+    assert assign_devices([0, 1, 2, 3], 2, 2) == [["0", "1"], ["2", "3"]]
+    with pytest.raises(mlgym.GpuUnavailableError) as err:
+        assign_devices([0], 1, 2)
     assert str(err.value) == "Not enough GPUs available. Required: 2, Available: 1"
+    with pytest.raises(RunConfigError):
+        assign_devices([], 0, 0)
+    # Without --gpus: the GPUs a lease can have now (MLGYM_GPUS, minus other leases).
+    monkeypatch.setenv("MLGYM_GPUS", "0,1,2")
+    monkeypatch.setenv("MLGYM_GPU_LOCK_DIR", str(tmp_path / "locks"))
+    with mlgym.acquire_gpus(ids=["0"]):
+        assert assign_devices([], 1, 2) == [["1"], ["2"]]
+        with pytest.raises(mlgym.GpuUnavailableError) as err:
+            assign_devices([], 1, 3)
+        assert str(err.value) == "Not enough GPUs available. Required: 3, Available: 2"
+    assert assign_devices([], 1, 3) == [["0"], ["1"], ["2"]]
+    assert device_kwargs(["1", "2"]) == {"gpus": ["1", "2"]}
+    assert device_kwargs(["cpu_0"]) == {}
 
 
 def test_cli_errors_are_reported(tmp_path, monkeypatch, capsys):
@@ -1063,3 +407,139 @@ def test_agent_api_with_gymnasium_make(tmp_path):
     env.close()
     assert result.exit_status == "autosubmission (max_steps)"
     assert result.reward > 0.3  # normalised: (1.44 - 1.02) / 1.02
+
+
+# --------------------------------------------------------------------------- mlgym command
+
+
+def test_python_dash_m_mlgym_is_the_mlgym_command(tmp_path):
+    env = {**os.environ, "MLGYM_CONFIG_ROOT": str(FIXTURE_ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-m", "mlgym", "tasks"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        check=True,
+    ).stdout.split()
+    assert "guessNumber" in out and out == mlgym.list_tasks(FIXTURE_ROOT)
+    helped = subprocess.run(
+        [sys.executable, "-m", "mlgym", "--help"], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert helped.returncode == 0
+    for command in ("tasks", "gc", "bench", "score", "run", "export", "view"):
+        assert command in helped.stdout
+
+
+def test_a_subcommand_that_does_not_import_fails_loudly(tmp_path):
+    broken = tmp_path / "broken"
+    (broken / "mlgym_broken").mkdir(parents=True)
+    (broken / "mlgym_broken" / "__init__.py").write_text("import no_such_module_here\n")
+    code = (
+        "import sys, mlgym.cli as c; "
+        "c._SUBCOMMANDS = (*c._SUBCOMMANDS, 'mlgym_broken'); "
+        "sys.exit(c.main(['tasks']))"
+    )
+    env = {**os.environ, "PYTHONPATH": f"{broken}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    res = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert res.returncode != 0
+    assert "ModuleNotFoundError" in res.stderr and "no_such_module_here" in res.stderr
+
+
+# --------------------------------------------------------------------------- errors, settings
+
+
+def _package_exception_classes() -> dict[type, str]:
+    import importlib
+    import pkgutil
+
+    found: dict[type, str] = {}
+    modules = ["mlgym"] + [
+        m.name for m in pkgutil.walk_packages(mlgym.__path__, "mlgym.") if "._bundled" not in m.name
+    ]
+    for name in modules:
+        module = importlib.import_module(name)
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, BaseException):
+                defined_here = value.__module__ in (name, "mlgym", "_core", "mlgym._core")
+                if defined_here:
+                    found.setdefault(value, name)
+    return found
+
+
+def test_every_exception_of_the_package_is_an_mlgym_error():
+    from mlgym import _core, errors
+
+    classes = _package_exception_classes()
+    names = {cls.__name__ for cls in classes}
+    # The walk sees every layer: core, agent, scoring, viewer, settings.
+    assert {"TaskNotFoundError", "AgentError", "ScoringError", "ViewerError"} <= names
+    assert {"SettingsError", "FormatError", "RunConfigError", "TrajectoryError"} <= names
+    for cls, where in classes.items():
+        assert issubclass(cls, errors.MLGymError), f"{cls.__name__} (in {where})"
+        if cls.__name__.startswith("_"):
+            continue
+        assert getattr(errors, cls.__name__) is cls, f"{cls.__name__} not in mlgym.errors"
+        if getattr(_core, cls.__name__, None) is not cls:
+            assert cls.__module__ == "mlgym", f"{cls.__name__}.__module__ == {cls.__module__}"
+    for cls in (
+        errors.AgentConfigError,
+        errors.RunConfigError,
+        errors.ExportError,
+        errors.SettingsError,
+        errors.ScoringError,
+        errors.TrajectoryError,
+    ):
+        assert issubclass(cls, ValueError), cls.__name__
+    assert issubclass(errors.ModelRuntimeError, RuntimeError)  # exit_error, as MLGym
+    assert exit_for_error(errors.ModelRuntimeError("x"))[1] == "exit_error"
+
+
+def test_settings_read_the_environment_when_called(monkeypatch):
+    import logging
+
+    from mlgym import settings
+    from mlgym.errors import SettingsError
+
+    for name in (
+        "MLGYM_MAX_THREADS",
+        "MLGYM_AGENT_LONG_TIMEOUT",
+        "MLGYM_MODEL_MAX_RETRIES",
+        "MLGYM_MODEL_RETRY_MIN_WAIT",
+        "MLGYM_MODEL_RETRY_MAX_WAIT",
+        "MLGYM_LOG_STREAM_LEVEL",
+        "MLGYM_LOG_FILE_LEVEL",
+        "MLGYM_CONFIG_ROOT",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    assert settings.max_threads() == 1024
+    assert settings.agent_long_timeout() == 3600
+    assert settings.model_max_retries() == 10
+    assert settings.model_retry_wait() == (60.0, 180.0)
+    assert settings.log_stream_level() == logging.INFO
+    assert settings.log_file_level() == logging.DEBUG
+    assert settings.config_root_env() == []
+    monkeypatch.setenv("MLGYM_MAX_THREADS", "8")
+    monkeypatch.setenv("MLGYM_MODEL_RETRY_MIN_WAIT", "0.5")
+    monkeypatch.setenv("MLGYM_LOG_STREAM_LEVEL", "warning")
+    monkeypatch.setenv("MLGYM_LOG_FILE_LEVEL", "15")
+    monkeypatch.setenv("MLGYM_CONFIG_ROOT", f"{FIXTURE_ROOT}{os.pathsep}{FIXTURE_ROOT}/x")
+    assert settings.max_threads() == 8
+    assert settings.model_retry_wait() == (0.5, 180.0)
+    assert settings.log_stream_level() == logging.WARNING
+    assert settings.log_file_level() == 15
+    assert settings.config_root_env() == [FIXTURE_ROOT.resolve(), (FIXTURE_ROOT / "x").resolve()]
+    from mlgym._paths import config_roots
+
+    assert config_roots()[:2] == settings.config_root_env()
+    monkeypatch.setenv("MLGYM_MAX_THREADS", "lots")
+    with pytest.raises(SettingsError, match="MLGYM_MAX_THREADS"):
+        settings.max_threads()
+    monkeypatch.setenv("MLGYM_MODEL_MAX_RETRIES", "-1")
+    with pytest.raises(SettingsError, match="at least 0"):
+        settings.model_max_retries()
+    monkeypatch.setenv("MLGYM_MODEL_MAX_RETRIES", "3")
+    model = LiteLLMModel("litellm:fake-model", module=types.SimpleNamespace(model_cost={}))
+    assert (model.max_retries, model.retry_wait) == (3, (0.5, 180.0))

@@ -32,6 +32,7 @@ from mlgym.scoring import (  # noqa: E402
     score_runs,
 )
 from mlgym.scoring import cli as score_cli  # noqa: E402
+from mlgym.scoring.registry import parse_metric_override  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 CORPUS = SHARED / "corpus"
@@ -422,7 +423,7 @@ def test_our_run_naming_and_yaml_metrics(tmp_path):
     cfg = tmp_path / "root" / "configs" / "tasks"
     cfg.mkdir(parents=True)
     (cfg / "tinyLoss.yaml").write_text(
-        "id: tinyLoss\nname: Tiny loss\nmetrics:\n"
+        "id: tinyLoss\nname: Tiny loss\ndescription: d\nmetrics:\n"
         "  - name: accuracy\n    direction: maximize\n"
         "  - name: loss\n    direction: minimize\n    primary: true\n"
     )
@@ -525,3 +526,33 @@ def test_malformed_trajectory_is_a_clear_error(tmp_path):
         score_runs(tmp_path)
     report = score_runs(tmp_path, strict=False)
     assert report.analytics is None and any("blotto.traj" in w for w in report.warnings)
+
+
+def test_metric_precedence_is_the_cores(tmp_path):
+    from mlgym.scoring.registry import resolve_task_metric, task_metric
+
+    cfg = tmp_path / "root" / "configs" / "tasks"
+    cfg.mkdir(parents=True)
+    # A task YAML that reuses an MLGym-Bench id with its own metric: the YAML wins, as
+    # it does for the env's reward; the display name stays MLGym's.
+    (cfg / "3SATTime.yaml").write_text(
+        "id: 3SATTime\nname: Mine\ndescription: d\nmetrics:\n"
+        "  - name: solved\n    direction: maximize\n"
+    )
+    root = tmp_path / "root"
+    mine = task_metric("3SATTime", root)
+    assert (mine.metric, mine.direction, mine.source) == ("solved", "maximize", "yaml")
+    assert mine.display_name == "3-SAT"
+    table = task_metric("3SATTime", tmp_path / "nothing")
+    assert (table.metric, table.direction, table.source) == ("Time", "minimize", "mlgym")
+    assert table == MLGYM_TASKS["3SATTime"]
+    assert task_metric("noSuchTask", root) is None
+    override = parse_metric_override("3SATTime=Time:minimize")
+    chosen = resolve_task_metric("3SATTime", {"3SATTime": override}, ["x"], root)
+    assert (chosen.metric, chosen.direction, chosen.source) == ("Time", "minimize", "override")
+    assert chosen.display_name == "3-SAT"
+    fallback = resolve_task_metric("noSuchTask", None, ["acc", "loss"], root)
+    assert (fallback.metric, fallback.direction, fallback.source) == ("acc", "maximize", "fallback")
+    assert resolve_task_metric("noSuchTask", None, [], root) is None
+    assert list(MLGYM_TASKS)[:2] == ["regressionKaggleHousePrice", "3SATTime"]
+    assert len(MLGYM_TASKS) == 13

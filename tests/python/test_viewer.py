@@ -16,8 +16,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from mlgym.runs import read_traj_info
 from mlgym.viewer import TrajectoryIndex, make_server, parse_run_dir
-from mlgym.viewer.index import read_tail_info
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
@@ -80,7 +80,7 @@ def test_index_reads_metadata_without_loading_files():
     assert len(entries) == len(list(corpus.glob("*/*.traj"))) == 61
     for entry in entries[::7]:
         full = json.loads(index.file_of(entry).read_text())
-        assert read_tail_info(index.file_of(entry)) == full["info"]
+        assert read_traj_info(index.file_of(entry)) == full["info"]
         assert entry.exit_status == full["info"]["exit_status"]
         assert entry.task == index.file_of(entry).stem
     keys = [(e.folder, e.task, e.model, e.suffix, e.run) for e in entries]

@@ -16,6 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mlgym.errors import ExportError
+from mlgym.runs import load_traj, parse_run_name, split_run_index
+
 ATIF_VERSION = "ATIF-v1.6"
 
 
@@ -104,18 +107,22 @@ def _version() -> str:
 
 
 def _model_from_dir(name: str) -> str | None:
-    from mlgym.viewer.index import parse_run_dir
-
-    meta = parse_run_dir(name)
-    return meta.get("model") or None
+    parsed = parse_run_name(name)
+    if parsed is None:
+        return split_run_index(name)[0] or None
+    return parsed.model or None
 
 
 def export_paths(
     paths: Sequence[str | os.PathLike[str]], *, fmt: str = "atif", output: str | None = None
 ) -> list[Path]:
-    """Converts each ``.traj`` (folders are searched recursively); returns the files written."""
+    """Converts each ``.traj`` (folders are searched recursively); returns the files written.
+
+    Raises :class:`~mlgym.errors.ExportError` for an unknown format, a missing path or
+    no ``.traj`` at all, and :class:`~mlgym.errors.TrajectoryError` for a broken one.
+    """
     if fmt != "atif":
-        raise ValueError(f"unknown export format {fmt!r}")
+        raise ExportError(f"unknown export format {fmt!r}")
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
@@ -123,14 +130,14 @@ def export_paths(
         elif p.is_file():
             files.append(p)
         else:
-            raise FileNotFoundError(f"{p} does not exist")
+            raise ExportError(f"{p} does not exist")
     if not files:
-        raise ValueError("no .traj files found")
+        raise ExportError("no .traj files found")
     out_path = Path(output) if output else None
     single_file = out_path is not None and len(files) == 1 and out_path.suffix == ".json"
     written: list[Path] = []
     for f in files:
-        traj = json.loads(f.read_text())
+        traj = load_traj(f)
         session = f"{f.parent.name}/{f.stem}"
         doc = to_atif(traj, session_id=session, model_name=_model_from_dir(f.parent.name))
         if single_file:

@@ -27,9 +27,11 @@ from pathlib import Path
 from string import Formatter
 from typing import Any
 
+from mlgym import settings
 from mlgym.agent.config import AgentConfig
 from mlgym.agent.errors import (
     AgentConfigError,
+    AgentError,
     APIError,
     ContextWindowExceededError,
     CostLimitExceededError,
@@ -37,7 +39,7 @@ from mlgym.agent.errors import (
     RetryError,
 )
 from mlgym.agent.history import get_history_processor
-from mlgym.agent.models import EXIT_ACTIONS, Messages, ModelOutput, ModelStats, as_output
+from mlgym.agent.models import Messages, ModelOutput, ModelStats, as_output
 from mlgym.agent.parsing import get_parser
 from mlgym.agent.trajectory import TrajectoryWriter
 
@@ -123,8 +125,24 @@ class AgentResult:
         return str(self.info.get("exit_status") or "")
 
 
-class _Interrupted(Exception):
+class _Interrupted(AgentError):
     """The stop event was set (another agent or the user asked the run to stop)."""
+
+
+@dataclass
+class _Episode:
+    """What :meth:`Agent.run` tracks while it plays one episode."""
+
+    writer: TrajectoryWriter | None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    trajectory: list[dict[str, Any]] = field(default_factory=list)
+    env_info: dict[str, Any] = field(default_factory=dict)
+    exit_status: str | None = None
+    total_reward: float = 0.0
+    done: bool = False
+    interrupted: bool = False
+    error: BaseException | None = None
+    was_reset: bool = False
 
 
 def render(template: str, values: dict[str, Any], what: str) -> str:
@@ -190,7 +208,7 @@ class Agent:
             self._command_docs = self.config.command_docs()
         values: dict[str, Any] = dict(task)
         if values.get("training_timeout") is None:
-            values["training_timeout"] = int(os.environ.get("MLGYM_AGENT_LONG_TIMEOUT", 3600))
+            values["training_timeout"] = settings.agent_long_timeout()
         values.update(self.config.tools.env_variables)
         values["command_docs"] = self._command_docs
         return values
@@ -353,144 +371,178 @@ class Agent:
         trajectory was written, instead of only recording them.
         """
         self.stats.task_cost = 0.0
-        log = self.logger
-        writer = TrajectoryWriter(traj_path) if traj_path is not None else None
-        history: list[dict[str, Any]] = []
-        trajectory: list[dict[str, Any]] = []
-        env_info: dict[str, Any] = {}
-        exit_status: str | None = None
-        total_reward = 0.0
-        interrupted = False
-        error: BaseException | None = None
-        last_action = ""
-        was_reset = False
+        ep = _Episode(TrajectoryWriter(traj_path) if traj_path is not None else None)
         try:
-            try:
-                observation, env_info = env.reset(seed=seed)
-            except Exception as exc:
-                log.error("reset failed: %s: %s", type(exc).__name__, exc)
-                exit_status = EARLY_EXIT
-                error = exc
-                if writer is not None:
-                    writer.open([], self._info(env_info, exit_status))
-                raise
-            was_reset = True
-            task = _task_config(env)
-            reset_hook = getattr(self.model, "reset", None)
-            if callable(reset_hook):
-                reset_hook(task)
-            values = self._system_values(task)
-            system = render(self.config.system_template, values, "system_template")
-            history.append({"role": "system", "content": system, "agent": self.name})
-            log.info("SYSTEM (%s)\n%s", self.name, system)
-            history.extend(self._demo_entries())
-            if writer is not None:
-                writer.open(history, self._info(env_info, None))
-            observation_for_prompt: str | None = None
-            done = False
-            while not done:
+            values = self._start(env, seed, ep)
+            observation: str | None = None
+            while not ep.done:
                 if stop_event is not None and stop_event.is_set():
                     raise _Interrupted()
-                state = env_info.get("state") or {}
-                state_text = json.dumps(state)
-                new_history: list[dict[str, Any]] = []
-                try:
-                    user = self._user_message(history, values, observation_for_prompt, env_info)
-                    user_entry = {"role": "user", "content": user, "agent": self.name}
-                    history.append(user_entry)
-                    new_history.append(user_entry)
-                    messages = [
-                        {"role": e["role"], "content": e["content"]}
-                        for e in self.history_processor(history)
-                    ]
-                    thought, action, output = self.forward(messages)
-                except AgentConfigError as exc:
-                    if raise_exceptions:
-                        error = exc
-                    thought, action, output = exit_for_error(RuntimeError(str(exc)))
-                    log.error("%s", exc)
-                if not isinstance(action, str):
-                    action = str(action)
-                assistant = {
-                    "role": "assistant",
-                    "content": output,
-                    "thought": thought,
-                    "action": action,
-                    "agent": self.name,
-                }
-                history.append(assistant)
-                new_history.append(assistant)
-                log.info("STEP %s", int(env_info.get("step") or 0) + 1)
-                log.info("THOUGHT\n%s", thought)
-                log.info("ACTION\n%s", action)
-                last_action = action.strip()
-                start = time.perf_counter()
-                try:
-                    observation, reward, terminated, truncated, env_info = env.step(action)
-                except Exception as exc:
-                    execution_time = time.perf_counter() - start
-                    log.error("environment step failed: %s: %s", type(exc).__name__, exc)
-                    error = exc
-                    observation = f"Environment error: {type(exc).__name__}: {exc}"
-                    terminated, truncated, reward = True, False, 0.0
-                    exit_status, final_info = self._autosubmit_after_failure(env)
-                    if final_info:
-                        env_info = final_info
-                    if exit_status != EARLY_EXIT:
-                        observation += f"\nExited ({exit_status})"
-                else:
-                    execution_time = time.perf_counter() - start
-                total_reward += float(reward)
-                log.info("OBSERVATION\n%s", observation)
-                step = {
-                    "state": state_text,
-                    "response": output,
-                    "thought": thought,
-                    "action": action,
-                    "execution_time": execution_time,
-                    "observation": observation,
-                }
-                trajectory.append(step)
-                done = bool(terminated or truncated)
-                if done and exit_status is None:
-                    exit_status = env_info.get("exit_status") or f"unknown_error ({last_action})"
-                if writer is not None:
-                    writer.append(step, new_history, self._info(env_info, exit_status))
+                step = self._turn(env, ep, values, observation, raise_exceptions)
                 if on_step is not None:
                     on_step(step)
-                observation_for_prompt = observation
-                if error is not None and raise_exceptions:
-                    raise error
+                observation = step["observation"]
+                if ep.error is not None and raise_exceptions:
+                    raise ep.error
         except (KeyboardInterrupt, _Interrupted) as exc:
-            interrupted = True
-            exit_status = exit_status or EARLY_EXIT
-            log.warning("run interrupted; ending with %s", exit_status)
+            ep.interrupted = True
+            ep.exit_status = ep.exit_status or EARLY_EXIT
+            self.logger.warning("run interrupted; ending with %s", ep.exit_status)
             if isinstance(exc, KeyboardInterrupt):
-                self._finish(writer, env_info, exit_status)
+                self._finish(ep.writer, ep.env_info, ep.exit_status)
                 raise
         except Exception as exc:
-            error = exc
-            log.exception("run failed: %s", exc)
-            if exit_status is None and was_reset:
-                # An internal error (e.g. a template that cannot be rendered): grade the
-                # workspace as MLGym does after a runtime error.
-                exit_status, final_info = self._autosubmit_after_failure(env)
-                if final_info:
-                    env_info = final_info
-            exit_status = exit_status or EARLY_EXIT
+            self._end_after_error(env, ep, exc)
             if raise_exceptions:
-                self._finish(writer, env_info, exit_status)
+                self._finish(ep.writer, ep.env_info, ep.exit_status or EARLY_EXIT)
                 raise
-        info = self._finish(writer, env_info, exit_status or EARLY_EXIT)
+        info = self._finish(ep.writer, ep.env_info, ep.exit_status or EARLY_EXIT)
         return AgentResult(
             info=info,
-            trajectory=trajectory,
-            history=history,
-            env_info=env_info,
-            reward=total_reward,
-            interrupted=interrupted,
-            error=error,
+            trajectory=ep.trajectory,
+            history=ep.history,
+            env_info=ep.env_info,
+            reward=ep.total_reward,
+            interrupted=ep.interrupted,
+            error=ep.error,
         )
+
+    def _start(self, env: Any, seed: int | None, ep: _Episode) -> dict[str, Any]:
+        """Resets ``env``, writes the system prompt and demonstrations to the history and
+        opens the ``.traj``; returns the values the templates are rendered with."""
+        try:
+            _, ep.env_info = env.reset(seed=seed)
+        except Exception as exc:
+            self.logger.error("reset failed: %s: %s", type(exc).__name__, exc)
+            ep.exit_status = EARLY_EXIT
+            ep.error = exc
+            if ep.writer is not None:
+                ep.writer.open([], self._info(ep.env_info, ep.exit_status))
+            raise
+        ep.was_reset = True
+        task = _task_config(env)
+        reset_hook = getattr(self.model, "reset", None)
+        if callable(reset_hook):
+            reset_hook(task)
+        values = self._system_values(task)
+        system = render(self.config.system_template, values, "system_template")
+        ep.history.append({"role": "system", "content": system, "agent": self.name})
+        self.logger.info("SYSTEM (%s)\n%s", self.name, system)
+        ep.history.extend(self._demo_entries())
+        if ep.writer is not None:
+            ep.writer.open(ep.history, self._info(ep.env_info, None))
+        return values
+
+    def _turn(
+        self,
+        env: Any,
+        ep: _Episode,
+        values: dict[str, Any],
+        observation: str | None,
+        raise_exceptions: bool,
+    ) -> dict[str, Any]:
+        """One step: prompt the model, step ``env`` with its action, record the step in
+        the history, the trajectory and the ``.traj``; returns the trajectory step."""
+        state_text = json.dumps(ep.env_info.get("state") or {})
+        new_history: list[dict[str, Any]] = []
+        thought, action, output = self._next_action(
+            ep, values, observation, new_history, raise_exceptions
+        )
+        assistant = {
+            "role": "assistant",
+            "content": output,
+            "thought": thought,
+            "action": action,
+            "agent": self.name,
+        }
+        ep.history.append(assistant)
+        new_history.append(assistant)
+        log = self.logger
+        log.info("STEP %s", int(ep.env_info.get("step") or 0) + 1)
+        log.info("THOUGHT\n%s", thought)
+        log.info("ACTION\n%s", action)
+        observation, reward, done, execution_time = self._step_env(env, ep, action)
+        ep.total_reward += float(reward)
+        log.info("OBSERVATION\n%s", observation)
+        step = {
+            "state": state_text,
+            "response": output,
+            "thought": thought,
+            "action": action,
+            "execution_time": execution_time,
+            "observation": observation,
+        }
+        ep.trajectory.append(step)
+        if done and ep.exit_status is None:
+            ep.exit_status = ep.env_info.get("exit_status") or f"unknown_error ({action.strip()})"
+        ep.done = done
+        if ep.writer is not None:
+            ep.writer.append(step, new_history, self._info(ep.env_info, ep.exit_status))
+        return step
+
+    def _next_action(
+        self,
+        ep: _Episode,
+        values: dict[str, Any],
+        observation: str | None,
+        new_history: list[dict[str, Any]],
+        raise_exceptions: bool,
+    ) -> tuple[str, str, str]:
+        """Adds the next user message to the history and asks the model; a template
+        that cannot be rendered becomes ``exit_error``."""
+        try:
+            user = self._user_message(ep.history, values, observation, ep.env_info)
+            user_entry = {"role": "user", "content": user, "agent": self.name}
+            ep.history.append(user_entry)
+            new_history.append(user_entry)
+            messages = [
+                {"role": e["role"], "content": e["content"]}
+                for e in self.history_processor(ep.history)
+            ]
+            thought, action, output = self.forward(messages)
+        except AgentConfigError as exc:
+            if raise_exceptions:
+                ep.error = exc
+            thought, action, output = exit_for_error(RuntimeError(str(exc)))
+            self.logger.error("%s", exc)
+        return thought, str(action), output
+
+    def _step_env(self, env: Any, ep: _Episode, action: str) -> tuple[str, float, bool, float]:
+        """``env.step(action)`` as (observation, reward, done, seconds); ``ep.env_info``
+        is updated.
+
+        A step that raises ends the episode: the error is recorded and the workspace is
+        graded by an ``exit_error`` autosubmission (``early_exit`` if that fails too).
+        """
+        start = time.perf_counter()
+        try:
+            observation, reward, terminated, truncated, ep.env_info = env.step(action)
+        except Exception as exc:
+            execution_time = time.perf_counter() - start
+            self.logger.error("environment step failed: %s: %s", type(exc).__name__, exc)
+            ep.error = exc
+            observation = f"Environment error: {type(exc).__name__}: {exc}"
+            ep.exit_status, final_info = self._autosubmit_after_failure(env)
+            if final_info:
+                ep.env_info = final_info
+            if ep.exit_status != EARLY_EXIT:
+                observation += f"\nExited ({ep.exit_status})"
+            return observation, 0.0, True, execution_time
+        execution_time = time.perf_counter() - start
+        return observation, float(reward), bool(terminated or truncated), execution_time
+
+    def _end_after_error(self, env: Any, ep: _Episode, exc: Exception) -> None:
+        """The exit status of a run that raised ``exc``: the one already decided, else
+        an ``exit_error`` autosubmission after the reset, else ``early_exit``."""
+        ep.error = exc
+        self.logger.exception("run failed: %s", exc)
+        if ep.exit_status is None and ep.was_reset:
+            # An internal error (e.g. a template that cannot be rendered): grade the
+            # workspace as MLGym does after a runtime error.
+            ep.exit_status, final_info = self._autosubmit_after_failure(env)
+            if final_info:
+                ep.env_info = final_info
+        ep.exit_status = ep.exit_status or EARLY_EXIT
 
     def _autosubmit_after_failure(self, env: Any) -> tuple[str, dict[str, Any] | None]:
         """After a failed step: try ``exit_error`` (autosubmission); else ``early_exit``."""
@@ -511,7 +563,3 @@ class Agent:
             except Exception as exc:  # noqa: BLE001
                 self.logger.error("could not write %s: %s", writer.path, exc)
         return info
-
-
-def is_exit_action(action: str) -> bool:
-    return action.strip() in EXIT_ACTIONS

@@ -4,7 +4,6 @@ runs, action categories, and cost per run."""
 from __future__ import annotations
 
 import fnmatch
-import json
 import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -12,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlgym.errors import TrajectoryError
+from mlgym.runs import load_traj
 from mlgym.scoring.results import (
     RESULTS_FILE,
     ScoringError,
@@ -134,15 +135,9 @@ def read_trajectory(path: str | os.PathLike[str]) -> TrajectoryRun:
     """Read one ``.traj``; the run's ``results.json`` (if any) decides ``has_scores``."""
     p = Path(path)
     try:
-        traj = json.loads(p.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise ScoringError(f"{p}: cannot read trajectory: {err.strerror or err}") from err
-    except json.JSONDecodeError as err:
-        raise ScoringError(
-            f"{p}: malformed trajectory: {err.msg} (line {err.lineno}, column {err.colno})"
-        ) from err
-    if not isinstance(traj, dict):
-        raise ScoringError(f"{p}: malformed trajectory: expected a JSON object")
+        traj = load_traj(p)
+    except TrajectoryError as err:
+        raise ScoringError(str(err)) from err
     info = traj.get("info") if isinstance(traj.get("info"), dict) else {}
     status = str(info.get("exit_status") or "").strip()
     if not status:

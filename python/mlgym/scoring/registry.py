@@ -1,8 +1,10 @@
 """Which metric decides each task, in which direction, and what to call things.
 
-MLGym-Bench tasks use MLGym's fixed registry (one priority metric per task). Other
-tasks take their metric from our task YAML (``metrics:`` entries with ``name``,
-``direction`` and ``primary``), found under ``configs/tasks/*.yaml`` of a config root.
+The core knows (:func:`mlgym.task_metric`): the task YAML's ``metrics:`` first (the
+entry marked ``primary``, else the first) when a config root has the task, MLGym's
+published table second. The environment's reward uses the same rule, so the score
+tables and the rewards agree. ``--metric`` overrides come before both; a task nobody
+knows is scored by the first metric its results record (maximised).
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ import os
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
+
+import mlgym
 
 Direction = Literal["maximize", "minimize"]
 
@@ -30,7 +33,9 @@ class TaskMetric:
     #: Key of the priority metric in each metrics dict of ``results.json``.
     metric: str
     direction: Direction
-    #: Where this came from: ``mlgym``, ``yaml:<path>``, ``override`` or ``fallback``.
+    #: Where this came from: ``yaml`` (the task YAML's ``metrics:``), ``mlgym`` (MLGym's
+    #: table), ``baseline`` (the task YAML's first baseline metric), ``override``
+    #: (``--metric``) or ``fallback`` (the first metric recorded).
     source: str = "mlgym"
 
     def better(self, a: float, b: float) -> bool:
@@ -38,24 +43,9 @@ class TaskMetric:
         return a > b if self.direction == "maximize" else a < b
 
 
-# MLGym-Bench, in the row order of the published tables (reference §1.16).
+#: MLGym-Bench's tasks, in the row order of the published tables.
 MLGYM_TASKS: dict[str, TaskMetric] = {
-    t.task_id: t
-    for t in (
-        TaskMetric("regressionKaggleHousePrice", "House Price", "r2", "maximize"),
-        TaskMetric("3SATTime", "3-SAT", "Time", "minimize"),
-        TaskMetric("imageClassificationCifar10", "CIFAR-10", "accuracy", "maximize"),
-        TaskMetric("imageClassificationFMnist", "Fashion MNIST", "accuracy", "maximize"),
-        TaskMetric("imageCaptioningCOCO", "MS-COCO", "BLEU Score", "maximize"),
-        TaskMetric("languageModelingFineWeb", "Language Modeling", "val_loss", "minimize"),
-        TaskMetric("naturalLanguageInferenceMNLI", "MNLI", "validation_accuracy", "maximize"),
-        TaskMetric("battleOfSexes", "Battle of Sexes", "Score", "maximize"),
-        TaskMetric("prisonersDilemma", "Prisoners Dilemma", "Score", "maximize"),
-        TaskMetric("blotto", "Blotto", "Score", "maximize"),
-        TaskMetric("rlBreakoutMinAtar", "Breakout", "Reward Mean", "maximize"),
-        TaskMetric("rlMetaMazeMisc", "Meta Maze", "Reward Mean", "maximize"),
-        TaskMetric("rlMountainCarContinuous", "Mountain Car Continuous", "Reward Mean", "maximize"),
-    )
+    t["task_id"]: TaskMetric(**t, source="mlgym") for t in mlgym.mlgym_bench_tasks()
 }
 
 #: The 12 models of the published MLGym-Bench tables, in column order.
@@ -101,83 +91,30 @@ def display_model(model: str) -> str:
     return MODEL_DISPLAY_NAMES.get(model, model)
 
 
-def _default_roots() -> list[Path]:
-    """``MLGYM_CONFIG_ROOT``, the source checkout (when running from one), the bundled root."""
-    roots: list[Path] = []
-    for part in os.environ.get("MLGYM_CONFIG_ROOT", "").split(os.pathsep):
-        if part.strip():
-            roots.append(Path(part).expanduser())
-    package = Path(__file__).resolve().parents[1]
-    checkout = package.parents[1]
-    if (checkout / "pyproject.toml").is_file():
-        roots.append(checkout)
-    roots.append(package / "_bundled")
-    return roots
-
-
-def _metric_from_yaml(path: Path, data: Mapping[str, Any]) -> TaskMetric | None:
-    task_id = str(data.get("id") or path.stem)
-    name = str(data.get("name") or task_id)
-    metrics = data.get("metrics") or []
-    chosen: Mapping[str, Any] | None = None
-    if isinstance(metrics, list):
-        entries = [m for m in metrics if isinstance(m, Mapping) and m.get("name")]
-        primary = [m for m in entries if m.get("primary")]
-        chosen = (primary or entries or [None])[0]
-    if chosen is not None:
-        direction = str(chosen.get("direction", "maximize")).lower()
-        if direction not in ("maximize", "minimize"):
-            warnings.warn(
-                f"{path}: metric {chosen['name']!r} has direction {direction!r}; "
-                "expected maximize or minimize, using maximize",
-                stacklevel=3,
-            )
-            direction = "maximize"
-        return TaskMetric(task_id, name, str(chosen["name"]), direction, f"yaml:{path}")  # type: ignore[arg-type]
-    # Same fallback as the env's reward: the first baseline metric, maximised.
-    baselines = data.get("baseline_scores") or []
-    if isinstance(baselines, list) and baselines and isinstance(baselines[0], Mapping):
-        keys = list(baselines[0])
-        if keys:
-            return TaskMetric(task_id, name, str(keys[0]), "maximize", f"yaml:{path}")
-    return None
+def task_metric(
+    task_id: str, config_root: str | os.PathLike[str] | None = None
+) -> TaskMetric | None:
+    """How ``task_id`` is scored (:func:`mlgym.task_metric`); ``None`` when neither a
+    task YAML under the config roots nor MLGym's table knows it. A task YAML that does
+    not load is reported with a warning and counts as unknown."""
+    try:
+        found = mlgym.task_metric(task_id, config_root)
+    except mlgym.TaskConfigError as err:
+        warnings.warn(f"task {task_id!r}: {err}", stacklevel=2)
+        return None
+    return None if found is None else TaskMetric(**found)
 
 
 def load_task_metrics(
-    config_root: str | os.PathLike[str] | Iterable[str | os.PathLike[str]] | None = None,
+    config_root: str | os.PathLike[str] | None = None,
 ) -> dict[str, TaskMetric]:
-    """Task metrics declared in ``configs/tasks/*.yaml`` under the config roots.
-
-    ``config_root`` may be one root or several; ``None`` means ``MLGYM_CONFIG_ROOT``, the
-    source checkout and the package's bundled tasks. Earlier roots win. Unreadable YAML
-    files are skipped with a warning; no YAML at all gives an empty dict.
-    """
-    if config_root is None:
-        roots = _default_roots()
-    elif isinstance(config_root, (str, os.PathLike)):
-        roots = [Path(config_root)]
-    else:
-        roots = [Path(r) for r in config_root]
-    try:
-        import yaml
-    except ImportError:  # pragma: no cover - pyyaml is a dependency of mlgym
-        return {}
+    """How every task under the config roots is scored: ``config_root``, then
+    ``MLGYM_CONFIG_ROOT``, then the bundled tasks (as :func:`mlgym.list_tasks`)."""
     found: dict[str, TaskMetric] = {}
-    for root in roots:
-        task_dir = Path(root).expanduser() / "configs" / "tasks"
-        if not task_dir.is_dir():
-            continue
-        for path in sorted(task_dir.glob("*.yaml")) + sorted(task_dir.glob("*.yml")):
-            try:
-                data = yaml.safe_load(path.read_text(encoding="utf-8"))
-            except (OSError, yaml.YAMLError) as err:
-                warnings.warn(f"skipping task config {path}: {err}", stacklevel=2)
-                continue
-            if not isinstance(data, Mapping):
-                continue
-            metric = _metric_from_yaml(path, data)
-            if metric is not None and metric.task_id not in found:
-                found[metric.task_id] = metric
+    for task_id in mlgym.list_tasks(config_root):
+        metric = task_metric(task_id, config_root)
+        if metric is not None:
+            found[task_id] = metric
     return found
 
 
@@ -195,22 +132,20 @@ def parse_metric_override(text: str) -> TaskMetric:
 
 def resolve_task_metric(
     task_id: str,
-    yaml_metrics: Mapping[str, TaskMetric],
     overrides: Mapping[str, TaskMetric] | None = None,
     sample_metrics: Iterable[str] = (),
+    config_root: str | os.PathLike[str] | None = None,
 ) -> TaskMetric | None:
-    """The metric for ``task_id``: an explicit override, MLGym's registry, the task YAML,
-    else the first metric seen in the task's results (maximised). ``None`` if the task
-    reported no metrics at all."""
+    """The metric for ``task_id``: an explicit override, else :func:`task_metric` (the
+    task YAML, then MLGym's table), else the first metric seen in the task's results
+    (maximised). ``None`` if the task reported no metrics at all."""
+    known = task_metric(task_id, config_root)
     if overrides and task_id in overrides:
         o = overrides[task_id]
-        known = MLGYM_TASKS.get(task_id) or yaml_metrics.get(task_id)
         name = known.display_name if known else task_id
         return TaskMetric(task_id, name, o.metric, o.direction, "override")
-    if task_id in MLGYM_TASKS:
-        return MLGYM_TASKS[task_id]
-    if task_id in yaml_metrics:
-        return yaml_metrics[task_id]
+    if known is not None:
+        return known
     for key in sample_metrics:
         return TaskMetric(task_id, task_id, key, "maximize", "fallback")
     return None

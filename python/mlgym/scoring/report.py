@@ -26,7 +26,6 @@ from mlgym.scoring.registry import (
     MLGYM_MODELS_PRESET,
     MLGYM_TASKS,
     TaskMetric,
-    load_task_metrics,
     parse_metric_override,
     resolve_task_metric,
 )
@@ -221,7 +220,7 @@ def score_results(
     runs: Sequence[RunResult],
     models: Sequence[str] | None = None,
     tasks: Sequence[str] | None = None,
-    config_root: str | os.PathLike[str] | Iterable[str | os.PathLike[str]] | None = None,
+    config_root: str | os.PathLike[str] | None = None,
     metrics: Mapping[str, str | TaskMetric] | Iterable[str] | None = None,
     eps: float = EPSILON,
 ) -> ScoreReport:
@@ -234,18 +233,17 @@ def score_results(
             warn.append(f"model {m!r} has no runs; its column is empty")
     runs = [r for r in runs if r.model in set(model_list)]
     task_ids = list(tasks) if tasks else _order_tasks(r.task for r in runs)
-    yaml_metrics = load_task_metrics(config_root)
     overrides = _overrides(metrics)
     by_task = {t: [r for r in runs if r.task == t] for t in task_ids}
     task_metrics: list[TaskMetric] = []
     for t in task_ids:
-        tm = resolve_task_metric(t, yaml_metrics, overrides, metric_names(by_task[t]))
+        tm = resolve_task_metric(t, overrides, metric_names(by_task[t]), config_root)
         if tm is None:
             warn.append(f"task {t!r}: no metric known and none recorded; task left out")
             continue
         if tm.source == "fallback":
             warn.append(
-                f"task {t!r}: no metric in MLGym's registry or a task YAML; "
+                f"task {t!r}: no metric in a task YAML or MLGym's registry; "
                 f"scoring {tm.metric!r} (maximize). Use --metric {t}=NAME:DIRECTION to choose"
             )
         task_metrics.append(tm)
@@ -298,7 +296,7 @@ def score_runs(
     *,
     models: Sequence[str] | None = None,
     tasks: Sequence[str] | None = None,
-    config_root: str | os.PathLike[str] | Iterable[str | os.PathLike[str]] | None = None,
+    config_root: str | os.PathLike[str] | None = None,
     metrics: Mapping[str, str | TaskMetric] | Iterable[str] | None = None,
     match: str | None = None,
     strict: bool = True,
@@ -317,8 +315,9 @@ def score_runs(
         models: model names (columns, in this order); ``"mlgym-bench"`` expands to the 12
             models of the published tables. Default: every model found.
         tasks: task ids (rows, in this order). Default: every task found.
-        config_root: where to look for ``configs/tasks/*.yaml`` (metrics of tasks that are
-            not MLGym-Bench tasks).
+        config_root: a root holding ``configs/tasks/*.yaml``, searched before
+            ``MLGYM_CONFIG_ROOT`` and the bundled tasks for each task's metric (see
+            :func:`mlgym.task_metric`).
         metrics: per-task metric overrides, ``{"task": "metric:minimize"}`` or
             ``["task=metric:minimize"]``.
         match: glob on run directory names (MLGym's ``traj_pattern``).

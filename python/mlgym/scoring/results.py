@@ -1,86 +1,36 @@
 """Finding run directories and reading their ``results.json``.
 
-A run directory is named ``<model>__<task>__<agent config>__t-<T>__p-<P>__c-<C>__install-<I>``
-followed by an optional ``__<suffix>`` and ``_run_<i>``. MLGym's published corpus adds a
-``metagen-`` prefix to the model and uses the suffix ``parallel_agents``; both are
-understood. Directory names that do not match take the first two ``__`` fields as the
-model and the task.
+Run directory names are parsed by :mod:`mlgym.runs` (the module ``mlgym run`` names
+them with); names that do not match take the first two ``__`` fields as the model and
+the task.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import json
 import math
 import os
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlgym.errors import MLGymError
+from mlgym.errors import ScoringError
+from mlgym.runs import RunName
+from mlgym.runs import parse_run_name as _parse_run_name
 
 RESULTS_FILE = "results.json"
 
-_RUN_RE = re.compile(
-    r"^(?:metagen-)?(?P<model>.+?)__(?P<task>.+?)__(?P<agent>.+?)"
-    r"__t-(?P<temperature>[^_]+)__p-(?P<top_p>[^_]+)__c-(?P<cost>[^_]+)"
-    r"__install-(?P<install>[^_]+)"
-    r"(?:__(?P<suffix>.+?))?"
-    r"(?:_run_(?P<run>\d+))?$"
-)
-_RUN_SUFFIX_RE = re.compile(r"_run_(\d+)$")
-
-
-class ScoringError(MLGymError, ValueError):
-    """Scoring could not read its input (missing directory, malformed results)."""
-
-
-@dataclass(frozen=True)
-class RunName:
-    """The fields encoded in a run directory's name."""
-
-    model: str
-    task: str
-    agent_config: str | None = None
-    temperature: str | None = None
-    top_p: str | None = None
-    cost_limit: str | None = None
-    suffix: str | None = None
-    run: int = 0
-
 
 def parse_run_name(name: str) -> RunName | None:
-    """Parse a run directory name; ``None`` when it has no ``model__task`` part."""
-    m = _RUN_RE.match(name)
-    if m:
-        return RunName(
-            model=m["model"],
-            task=m["task"],
-            agent_config=m["agent"],
-            temperature=m["temperature"],
-            top_p=m["top_p"],
-            cost_limit=m["cost"],
-            suffix=m["suffix"],
-            run=int(m["run"] or 0),
-        )
-    run = 0
-    rm = _RUN_SUFFIX_RE.search(name)
-    if rm:
-        run = int(rm.group(1))
-        name = name[: rm.start()]
-    parts = name.split("__")
-    if len(parts) < 2 or not parts[0] or not parts[1]:
-        return None
-    model = parts[0].removeprefix("metagen-")
-    return RunName(
-        model=model,
-        task=parts[1],
-        agent_config=parts[2] if len(parts) > 2 else None,
-        suffix="__".join(parts[3:]) or None,
-        run=run,
-    )
+    """:func:`mlgym.runs.parse_run_name`, with ``run`` 0 when the name has no
+    ``_run_<i>`` (scoring counts such a directory as run 0)."""
+    parsed = _parse_run_name(name)
+    if parsed is not None and parsed.run is None:
+        parsed = dataclasses.replace(parsed, run=0)
+    return parsed
 
 
 @dataclass

@@ -1,103 +1,51 @@
 """Finding trajectories under a folder and describing them without loading them.
 
-Run folders are named as MLGym names them
-(``<model>__<task>__<agent config>__t-<T>__p-<P>__c-<C>__install-<I>[__<suffix>][_run_<N>]``,
-with MLGym's internal ``metagen-`` model prefix dropped); other names are split on
-``__`` as well as they allow. The index reads only folder names, ``results.json`` and
-the end of each ``.traj`` (where ``info`` sits), so it stays fast for large files.
+Run folder names are parsed by :mod:`mlgym.runs` (MLGym's
+``<model>__<task>__<agent config>__t-<T>__p-<P>__c-<C>__install-<I>[__<suffix>][_run_<N>]``,
+with MLGym's internal ``metagen-`` model prefix dropped; other names are split on ``__``
+as well as they allow). The index reads only folder names, ``results.json`` and the end
+of each ``.traj`` (where ``info`` sits), so it stays fast for large files.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-_RUN_DIR = re.compile(
-    r"^(?P<model>.+?)__(?P<task>.+?)__(?P<config>.+?)"
-    r"__t-(?P<temperature>-?[\d.]+)__p-(?P<top_p>-?[\d.]+)__c-(?P<cost_limit>-?[\d.]+)"
-    r"__install-(?P<install>\d+)(?:__(?P<suffix>.+?))?(?:_run_(?P<run>\d+))?$"
-)
-_RUN_SUFFIX = re.compile(r"_run_(\d+)$")
-_MODEL_PREFIXES = ("metagen-",)
+from mlgym.errors import ViewerError
+from mlgym.runs import as_float, parse_run_name, read_traj_info, split_run_index
 
 
 def parse_run_dir(name: str) -> dict[str, Any]:
-    """Fields of a run folder name (empty strings for what the name does not say)."""
-    out: dict[str, Any] = {
-        "model": "",
-        "task": "",
-        "config": "",
-        "temperature": None,
-        "top_p": None,
-        "cost_limit": None,
-        "suffix": "",
-        "run": None,
+    """Fields of a run folder name (empty strings for what the name does not say; the
+    whole name as the model when it has no ``<model>__<task>`` part)."""
+    parsed = parse_run_name(name)
+    if parsed is None:
+        base, run = split_run_index(name)
+        return {
+            "model": base,
+            "task": "",
+            "config": "",
+            "temperature": None,
+            "top_p": None,
+            "cost_limit": None,
+            "suffix": "",
+            "run": run,
+        }
+    return {
+        "model": parsed.model,
+        "task": parsed.task,
+        "config": parsed.agent_config or "",
+        "temperature": as_float(parsed.temperature),
+        "top_p": as_float(parsed.top_p),
+        "cost_limit": as_float(parsed.cost_limit),
+        "suffix": parsed.suffix or "",
+        "run": parsed.run,
     }
-    match = _RUN_DIR.match(name)
-    if match:
-        g = match.groupdict()
-        out.update(
-            model=g["model"],
-            task=g["task"],
-            config=g["config"],
-            temperature=float(g["temperature"]),
-            top_p=float(g["top_p"]),
-            cost_limit=float(g["cost_limit"]),
-            suffix=g["suffix"] or "",
-            run=int(g["run"]) if g["run"] is not None else None,
-        )
-    else:
-        base = name
-        run = _RUN_SUFFIX.search(base)
-        if run:
-            out["run"] = int(run.group(1))
-            base = base[: run.start()]
-        parts = base.split("__")
-        if len(parts) >= 2:
-            out["model"], out["task"] = parts[0], parts[1]
-            if len(parts) >= 3:
-                out["config"] = parts[2]
-            if len(parts) >= 4:
-                out["suffix"] = "__".join(parts[3:])
-        else:
-            out["model"] = base
-    for prefix in _MODEL_PREFIXES:
-        if out["model"].startswith(prefix):
-            out["model"] = out["model"][len(prefix) :]
-    return out
-
-
-def read_tail_info(path: Path, max_bytes: int = 1 << 20) -> dict[str, Any] | None:
-    """The ``info`` object at the end of a ``.traj``, read without parsing the rest."""
-    try:
-        size = path.stat().st_size
-    except OSError:
-        return None
-    chunk = 8192
-    with open(path, "rb") as f:
-        while True:
-            start = max(0, size - chunk)
-            f.seek(start)
-            text = f.read().decode("utf-8", errors="replace")
-            pos = text.rfind('"info":')
-            if pos != -1:
-                body = text[pos + len('"info":') :].rstrip()
-                if body.endswith("}"):
-                    body = body[:-1]
-                try:
-                    value = json.loads(body)
-                except json.JSONDecodeError:
-                    value = None
-                if isinstance(value, dict):
-                    return value
-            if start == 0 or chunk >= max_bytes:
-                return None
-            chunk *= 4
 
 
 @dataclass
@@ -139,7 +87,7 @@ class TrajectoryIndex:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).resolve()
         if not self.root.is_dir():
-            raise FileNotFoundError(f"{self.root} is not a directory")
+            raise ViewerError(f"{self.root} is not a directory")
         self._entries: list[RunEntry] = []
         self._cache: dict[str, tuple[tuple[int, float, float], RunEntry]] = {}
         self._lock = threading.Lock()
@@ -155,7 +103,7 @@ class TrajectoryIndex:
         folder_rel = run_dir.parent.relative_to(self.root) if run_dir != self.root else Path()
         meta = parse_run_dir(run_dir.name if run_dir != self.root else path.stem)
         stat = path.stat()
-        info = read_tail_info(path) or {}
+        info = read_traj_info(path) or {}
         entry = RunEntry(
             id=-1,
             path=str(rel),

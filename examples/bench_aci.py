@@ -1,11 +1,15 @@
-"""Latency of the bash runtime through the step protocol (a script, not a test).
+"""Latency of MLGym's interface commands through `mlgym.Session` (the Rust core).
 
-    python tests/python/bench_aci.py [--n 40] [--python DIR_WITH_PYTHON3_AND_FLAKE8]
+    python examples/bench_aci.py [--n 40] [--python DIR_WITH_PYTHON3_AND_FLAKE8]
 
 Prints the median (p50) and p90 round-trip time of: a bare `true` step, `open` of a
 1,000-line file, `goto`, `scroll_down`, `search_dir` over 200 files, and `edit` of a
 Python file with lint, on that file and on a 13-line one (each edit changes the file,
-so every lint is a real one).
+so every lint is a real one). Times are the shell round trips the session reports
+(`RunResult.elapsed`), from writing the step to reading its end marker.
+
+`mlgym bench` reports open/goto/edit p50 of whole env steps; this script adds
+scroll_down, search_dir, p90, and checks that the edits are really linted.
 """
 
 from __future__ import annotations
@@ -14,12 +18,12 @@ import argparse
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from aci_harness import REPO, AciSession  # noqa: E402
+import mlgym
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def make_workspace(root: Path) -> Path:
@@ -41,9 +45,13 @@ def make_workspace(root: Path) -> Path:
     return ws
 
 
-def timed(session: AciSession, action: str) -> float:
-    """Round trip through the shell, from writing the step to reading its marker."""
-    return session.step_result(action).elapsed_ms
+def timed(session: mlgym.Session, action: str) -> float:
+    """Round trip through the shell in ms, from writing the step to reading its marker."""
+    return 1000 * session.run(action).elapsed
+
+
+def obs(session: mlgym.Session, action: str) -> str:
+    return session.run(action).observation
 
 
 def main() -> None:
@@ -60,29 +68,30 @@ def main() -> None:
     try:
         ws = make_workspace(root)
         results: dict[str, list[float]] = {}
-        with AciSession(str(ws), path_prefix=[pydir]) as s:
-            s.step("open big.py")
-            s.step("edit 1:1\ndef func_1(x):\nend_of_edit")  # lint server up
+        process_env = {"PATH": f"{pydir}:/usr/local/bin:/usr/bin:/bin"}
+        with mlgym.Session(ws, process_env=process_env) as s:
+            obs(s, "open big.py")
+            obs(s, "edit 1:1\ndef func_1(x):\nend_of_edit")  # lint server up
             n = args.n
             results["true"] = [timed(s, "true") for _ in range(n)]
             results["open (1000 lines)"] = [timed(s, "open big.py") for _ in range(n)]
             results["goto"] = [timed(s, f"goto {200 + 13 * i}") for i in range(n)]
             results["scroll_down"] = []
             for _ in range(n):
-                s.step("goto 1")
+                obs(s, "goto 1")
                 results["scroll_down"].append(timed(s, "scroll_down"))
             results["search_dir (200 files)"] = [
                 timed(s, "search_dir value data") for _ in range(n)
             ]
-            obs = s.step("edit 500:500\n    x = x + 500  # step 500\nend_of_edit")[0]
-            assert "File updated" in obs, obs
+            out = obs(s, "edit 500:500\n    x = x + 500  # step 500\nend_of_edit")
+            assert "File updated" in out, out
             results["edit + lint"] = [
                 timed(s, f"edit 500:500\n    x = x + {i}  # bench {i}\nend_of_edit")
                 for i in range(n)
             ]
-            obs = s.step("edit 500:500\n    return undefined_name_here\nend_of_edit")[0]
-            assert "F821 undefined name" in obs, "lint did not run: " + obs[:200]
-            s.step("open small.py")
+            out = obs(s, "edit 500:500\n    return undefined_name_here\nend_of_edit")
+            assert "F821 undefined name" in out, "lint did not run: " + out[:200]
+            obs(s, "open small.py")
             results["edit + lint (13 lines)"] = [
                 timed(s, f"edit 3:3\n    y = {i}\nend_of_edit") for i in range(n)
             ]
