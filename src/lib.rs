@@ -13,6 +13,7 @@ pub mod pyrepr;
 pub mod sandbox;
 pub mod session;
 pub mod shell;
+pub mod sys;
 pub mod task;
 
 #[cfg(feature = "python")]

@@ -2,8 +2,10 @@
 
 use super::exec::{ExecOutput, ExecRequest, EXEC_OUTPUT_LIMIT};
 use super::{reaper, Sandbox, SandboxError};
-use crate::shell::process::{kill_tree, ProcessSpec, ProcessTransport};
+use crate::shell::process::{ProcessSpec, ProcessTransport};
 use crate::shell::{ShellFactory, ShellTransport, LINTD_PY, RUNTIME_SH};
+use crate::sys::dirs;
+use crate::sys::proc::{exit_code, kill_group, kill_tree_and_group};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
@@ -84,9 +86,7 @@ pub fn copy_tree(src: &Path, dst: &Path, read_only: bool) -> Result<(), SandboxE
 /// A private folder on tmpfs for the shell's per-step state file: the runtime rewrites
 /// it after every command, which costs ~4x more on an overlay `/tmp`.
 fn fast_state_dir() -> Option<PathBuf> {
-    // SAFETY: getuid has no preconditions.
-    let uid = unsafe { libc::getuid() };
-    let dir = Path::new("/dev/shm").join(format!("mlgym-{uid}"));
+    let dir = dirs::user_shm_dir();
     std::fs::create_dir_all(&dir).ok()?;
     set_mode(&dir, 0o700).ok()?;
     Some(dir)
@@ -144,17 +144,12 @@ impl LocalSandbox {
     /// Creates the episode directory (and reaps what crashed owners left behind).
     pub fn create(config: LocalSandboxConfig) -> Result<Self, SandboxError> {
         reaper::reap_orphans();
-        // SAFETY: getuid has no preconditions.
-        let uid = unsafe { libc::getuid() };
         let n = EPISODES.fetch_add(1, Ordering::Relaxed);
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
-        let root = std::env::temp_dir()
-            .join(format!("mlgym-{uid}"))
-            .join("episodes")
-            .join(format!("{}-{n}-{stamp:08x}", std::process::id()));
+        let root = dirs::episodes_dir().join(format!("{}-{n}-{stamp:08x}", std::process::id()));
         for sub in ["home", "runtime", "private"] {
             std::fs::create_dir_all(root.join(sub)).map_err(io("create", &root))?;
         }
@@ -317,11 +312,7 @@ impl Sandbox for LocalSandbox {
         self.stopped = true;
         if let Ok(mut live) = self.live.lock() {
             for (pid, entry) in live.drain(..) {
-                kill_tree(pid, true);
-                // SAFETY: signalling the shell's process group.
-                unsafe {
-                    libc::kill(-pid, libc::SIGKILL);
-                }
+                kill_tree_and_group(pid);
                 reaper::unregister(&entry);
             }
         }
@@ -390,11 +381,7 @@ pub fn run_with_deadline(request: &ExecRequest) -> Result<ExecOutput, SandboxErr
         let now = Instant::now();
         if now >= deadline {
             timed_out = true;
-            kill_tree(child.id() as i32, true);
-            // SAFETY: signalling the child's own process group.
-            unsafe {
-                libc::kill(-(child.id() as i32), libc::SIGKILL);
-            }
+            kill_tree_and_group(child.id() as i32);
             break;
         }
         let mut fds = [
@@ -442,18 +429,11 @@ pub fn run_with_deadline(request: &ExecRequest) -> Result<ExecOutput, SandboxErr
         .wait()
         .map_err(|source| SandboxError::Spawn { program, source })?;
     // Whatever the grader left running in its group goes too.
-    // SAFETY: as above.
-    unsafe {
-        libc::kill(-(child.id() as i32), libc::SIGKILL);
-    }
-    use std::os::unix::process::ExitStatusExt;
-    let code = status
-        .code()
-        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+    kill_group(child.id() as i32);
     Ok(ExecOutput {
         stdout: out,
         stderr: err,
-        status: code,
+        status: exit_code(status),
         timed_out,
         elapsed: start.elapsed(),
     })

@@ -3,6 +3,8 @@
 use super::line_model::MlgymLineModel;
 use super::transport::{ReadResult, ShellFactory, ShellTransport};
 use super::ShellError;
+use crate::sys::quote::shell_quote;
+use crate::sys::random::{random_hex, to_hex};
 use std::time::{Duration, Instant};
 
 /// Raw output kept per command: the head and the tail; the middle of a flood is dropped
@@ -130,25 +132,17 @@ pub struct ShellSession {
     restarts: u32,
 }
 
+/// The session's marker nonce. The markers only have to be unlikely in a command's own
+/// output, so without OS randomness the clock and pid are good enough (unlike grading's
+/// nonce, which guards metrics and fails closed).
 fn random_nonce() -> String {
-    let mut bytes = [0u8; 8];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        use std::io::Read;
-        let _ = f.read_exact(&mut bytes);
-    }
-    if bytes == [0u8; 8] {
+    random_hex(8).unwrap_or_else(|_| {
         let t = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
-        bytes = ((t as u64) ^ u64::from(std::process::id())).to_le_bytes();
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Quotes a string for bash as a single word.
-pub fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
+        to_hex(&((t as u64) ^ u64::from(std::process::id())).to_le_bytes())
+    })
 }
 
 impl ShellSession {

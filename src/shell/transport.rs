@@ -13,6 +13,18 @@ pub enum ReadResult {
     Eof,
 }
 
+impl ReadResult {
+    /// Converts what [`crate::sys::poll::poll_read`] returns: `None` is a timeout,
+    /// `Some(0)` the end of the stream.
+    pub fn from_polled(polled: Option<usize>) -> Self {
+        match polled {
+            None => Self::Timeout,
+            Some(0) => Self::Eof,
+            Some(n) => Self::Data(n),
+        }
+    }
+}
+
 /// A bidirectional byte stream to one bash process, plus process control.
 pub trait ShellTransport: Send {
     /// Writes all bytes to the shell's stdin.

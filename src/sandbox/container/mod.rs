@@ -21,6 +21,8 @@ use super::exec::{ExecOutput, ExecRequest};
 use super::local::{refill_dir, remove_tree};
 use super::{Sandbox, SandboxError};
 use crate::shell::{ShellFactory, ShellTransport, LINTD_PY, RUNTIME_SH};
+use crate::sys::dirs::container_hosts_dir;
+use crate::sys::random::random_u32;
 use bollard::models::{ContainerCreateBody, DeviceMapping, DeviceRequest, HostConfig};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
@@ -183,16 +185,13 @@ impl ContainerSandbox {
     pub fn create_fresh(config: &ContainerConfig) -> Result<Self, SandboxError> {
         let engine = Engine::connect(config.engine).map_err(sandbox_err)?;
         reaper::reap_once(&engine);
-        // SAFETY: getuid has no preconditions.
-        let uid = unsafe { libc::getuid() };
         let n = CONTAINERS.fetch_add(1, Ordering::Relaxed);
         let pid = std::process::id();
-        let suffix = format!("{:08x}", reaper::random_u32());
+        // Uniqueness comes from pid and counter; the random part only keeps names of
+        // a recycled pid apart, so zeros are an acceptable fallback.
+        let suffix = format!("{:08x}", random_u32().unwrap_or(0));
         let name = format!("mlgym-{pid}-{n}-{suffix}");
-        let root = std::env::temp_dir()
-            .join(format!("mlgym-{uid}"))
-            .join("containers")
-            .join(&name);
+        let root = container_hosts_dir().join(&name);
         let host_workspace = root.join("workspace");
         for dir in [&host_workspace, &root.join("io")] {
             std::fs::create_dir_all(dir).map_err(|source| SandboxError::Io {
