@@ -3,6 +3,7 @@
 
 pub mod container;
 pub mod exec;
+pub mod fs;
 pub mod local;
 pub mod reaper;
 

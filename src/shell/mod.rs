@@ -2,7 +2,6 @@
 
 pub mod line_model;
 pub mod normalize;
-pub mod process;
 pub mod session;
 pub mod transport;
 

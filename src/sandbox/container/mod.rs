@@ -18,7 +18,7 @@ pub use engine::{Engine, EngineKind};
 pub use scripts::{KILL_AGENT_PROCESSES_SH, KILL_TREE_SH};
 
 use super::exec::{ExecOutput, ExecRequest};
-use super::local::{refill_dir, remove_tree};
+use super::fs::{refill_dir, remove_tree};
 use super::{Sandbox, SandboxError};
 use crate::shell::{ShellFactory, ShellTransport, LINTD_PY, RUNTIME_SH};
 use crate::sys::dirs::container_hosts_dir;
@@ -118,6 +118,14 @@ impl ContainerConfig {
 }
 
 static CONTAINERS: AtomicU64 = AtomicU64::new(0);
+
+/// Sets `key` in an engine-style environment (`KEY=value` entries), replacing any
+/// earlier value so the engine never sees the key twice.
+fn set_env(env: &mut Vec<String>, key: &str, value: &str) {
+    let prefix = format!("{key}=");
+    env.retain(|e| !e.starts_with(&prefix));
+    env.push(format!("{prefix}{value}"));
+}
 
 fn api(action: &'static str) -> impl FnOnce(bollard::errors::Error) -> ContainerError {
     move |source| ContainerError::Api { action, source }
@@ -255,8 +263,7 @@ impl ContainerSandbox {
             format!("MLGYM_RUNTIME_DIR={RUNTIME_DIR}"),
         ];
         for (k, v) in &config.env {
-            env.retain(|e| !e.starts_with(&format!("{k}=")));
-            env.push(format!("{k}={v}"));
+            set_env(&mut env, k, v);
         }
         let mut sandbox = Self {
             engine,
@@ -484,8 +491,7 @@ impl Sandbox for ContainerSandbox {
             if k == "PATH" || k == "HOME" {
                 continue; // host paths mean nothing in the container
             }
-            env.retain(|e| !e.starts_with(&format!("{k}=")));
-            env.push(format!("{k}={v}"));
+            set_env(&mut env, k, v);
         }
         exec::run_collect(
             &self.engine,
@@ -534,5 +540,18 @@ pub fn remove_container(engine: &Engine, id: &str) -> bool {
 impl Drop for ContainerSandbox {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_env_replaces_instead_of_duplicating() {
+        let mut env = vec!["PATH=/bin".to_string(), "PATHX=1".to_string()];
+        set_env(&mut env, "PATH", "/usr/bin");
+        set_env(&mut env, "NEW", "a=b");
+        assert_eq!(env, ["PATHX=1", "PATH=/usr/bin", "NEW=a=b"]);
     }
 }

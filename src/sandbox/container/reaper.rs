@@ -6,7 +6,7 @@
 use super::engine::Engine;
 use super::runtime::block_on;
 use super::{remove_container, OWNER_LABEL, OWNER_VALUE};
-use crate::sandbox::local::remove_tree;
+use crate::sandbox::fs::remove_tree;
 use crate::sys::dirs::container_hosts_dir;
 use crate::sys::proc::pid_start_time;
 use bollard::query_parameters::ListContainersOptionsBuilder;

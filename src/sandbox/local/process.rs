@@ -1,6 +1,6 @@
-//! A shell transport over a child process's pipes (the local backend).
+//! The local backend's shell transport: a bash child process and its pipes.
 
-use super::transport::{ReadResult, ShellTransport};
+use crate::shell::{ReadResult, ShellTransport};
 use crate::sys::poll::poll_read;
 use crate::sys::proc::{exit_code, kill_tree, kill_tree_and_group};
 use std::fs::File;

@@ -1,20 +1,21 @@
 //! The local backend: a temp episode directory and a bash process tree on this host.
 
-use super::exec::{ExecOutput, ExecRequest, EXEC_OUTPUT_LIMIT};
+mod exec;
+pub mod process;
+
+pub use exec::run_with_deadline;
+
+use super::exec::{ExecOutput, ExecRequest};
+use super::fs::{copy_tree, io, refill_dir, remove_tree, set_mode};
 use super::{reaper, Sandbox, SandboxError};
-use crate::shell::process::{ProcessSpec, ProcessTransport};
 use crate::shell::{ShellFactory, ShellTransport, LINTD_PY, RUNTIME_SH};
 use crate::sys::dirs;
-use crate::sys::proc::{exit_code, kill_group, kill_tree_and_group};
+use crate::sys::proc::kill_tree_and_group;
+use process::{ProcessSpec, ProcessTransport};
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 /// Options of a local sandbox.
 #[derive(Debug, Clone, Default)]
@@ -42,47 +43,6 @@ pub struct LocalSandbox {
 
 static EPISODES: AtomicU64 = AtomicU64::new(0);
 
-fn io<'a>(
-    action: &'static str,
-    path: &'a Path,
-) -> impl FnOnce(std::io::Error) -> SandboxError + 'a {
-    move |source| SandboxError::Io {
-        action,
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
-fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-}
-
-/// Copies a file or a directory tree; `read_only` drops write permission on the copy.
-pub fn copy_tree(src: &Path, dst: &Path, read_only: bool) -> Result<(), SandboxError> {
-    let meta = std::fs::metadata(src).map_err(io("read", src))?;
-    if meta.is_dir() {
-        std::fs::create_dir_all(dst).map_err(io("create", dst))?;
-        let mut entries: Vec<_> = std::fs::read_dir(src)
-            .map_err(io("list", src))?
-            .flatten()
-            .collect();
-        entries.sort_by_key(|e| e.file_name());
-        for entry in entries {
-            copy_tree(&entry.path(), &dst.join(entry.file_name()), read_only)?;
-        }
-        if read_only {
-            set_mode(dst, 0o555).map_err(io("chmod", dst))?;
-        }
-    } else {
-        std::fs::copy(src, dst).map_err(io("copy to", dst))?;
-        if read_only {
-            set_mode(dst, 0o444).map_err(io("chmod", dst))?;
-        }
-    }
-    Ok(())
-}
-
 /// A private folder on tmpfs for the shell's per-step state file: the runtime rewrites
 /// it after every command, which costs ~4x more on an overlay `/tmp`.
 fn fast_state_dir() -> Option<PathBuf> {
@@ -90,54 +50,6 @@ fn fast_state_dir() -> Option<PathBuf> {
     std::fs::create_dir_all(&dir).ok()?;
     set_mode(&dir, 0o700).ok()?;
     Some(dir)
-}
-
-/// Removes everything inside `dir` (which stays, so bind mounts and open shells keep it).
-pub fn empty_dir(dir: &Path) {
-    if let Ok(children) = std::fs::read_dir(dir) {
-        for child in children.flatten() {
-            let path = child.path();
-            if path.is_dir() && !path.is_symlink() {
-                remove_tree(&path);
-            } else {
-                let _ = std::fs::remove_file(&path);
-            }
-        }
-    }
-}
-
-/// Empties `dir` and copies `entries` (`(source, name, read_only)`) into it, calling
-/// `copied(path, read_only)` after each.
-pub fn refill_dir(
-    dir: &Path,
-    entries: &[(PathBuf, String, bool)],
-    mut copied: impl FnMut(&Path, bool),
-) -> Result<(), SandboxError> {
-    empty_dir(dir);
-    for (src, name, read_only) in entries {
-        let dst = dir.join(name);
-        copy_tree(src, &dst, *read_only)?;
-        copied(&dst, *read_only);
-    }
-    Ok(())
-}
-
-/// Removes a tree even where write permission was dropped.
-pub fn remove_tree(path: &Path) {
-    fn make_writable(path: &Path) {
-        if let Ok(meta) = std::fs::symlink_metadata(path) {
-            if meta.is_dir() {
-                let _ = set_mode(path, 0o755);
-                if let Ok(entries) = std::fs::read_dir(path) {
-                    for e in entries.flatten() {
-                        make_writable(&e.path());
-                    }
-                }
-            }
-        }
-    }
-    make_writable(path);
-    let _ = std::fs::remove_dir_all(path);
 }
 
 impl LocalSandbox {
@@ -338,103 +250,4 @@ impl Drop for LocalSandbox {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-/// Runs a process in its own process group, feeding stdin and collecting both streams
-/// until it exits or the deadline passes (then the whole tree is killed).
-pub fn run_with_deadline(request: &ExecRequest) -> Result<ExecOutput, SandboxError> {
-    let program = request.argv.first().cloned().unwrap_or_default();
-    let start = Instant::now();
-    let mut child = Command::new(&program)
-        .args(&request.argv[1..])
-        .current_dir(&request.cwd)
-        .env_clear()
-        .envs(&request.env)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .map_err(|source| SandboxError::Spawn {
-            program: program.clone(),
-            source,
-        })?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // Small input (a nonce); a grader that never reads it just gets EPIPE later.
-        let _ = stdin.write_all(&request.stdin);
-    }
-    let mut stdout = child.stdout.take().ok_or_else(|| SandboxError::Spawn {
-        program: program.clone(),
-        source: std::io::Error::other("no stdout"),
-    })?;
-    let mut stderr = child.stderr.take().ok_or_else(|| SandboxError::Spawn {
-        program: program.clone(),
-        source: std::io::Error::other("no stderr"),
-    })?;
-    let deadline = start + request.timeout;
-    let mut out = Vec::new();
-    let mut err = Vec::new();
-    let mut open = [true, true];
-    let mut timed_out = false;
-    let mut buf = vec![0u8; 64 * 1024];
-    while open[0] || open[1] {
-        let now = Instant::now();
-        if now >= deadline {
-            timed_out = true;
-            kill_tree_and_group(child.id() as i32);
-            break;
-        }
-        let mut fds = [
-            libc::pollfd {
-                fd: stdout.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: stderr.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        for (fd, is_open) in fds.iter_mut().zip(open) {
-            if !is_open {
-                fd.fd = -1;
-            }
-        }
-        let wait = (deadline - now).min(Duration::from_millis(500)).as_millis() as i32;
-        // SAFETY: fds is a valid array of two pollfds.
-        let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, wait.max(1)) };
-        if ready <= 0 {
-            continue;
-        }
-        for (i, fd) in fds.iter().enumerate() {
-            if fd.fd < 0 || fd.revents == 0 {
-                continue;
-            }
-            let (stream, sink): (&mut dyn Read, &mut Vec<u8>) = if i == 0 {
-                (&mut stdout, &mut out)
-            } else {
-                (&mut stderr, &mut err)
-            };
-            match stream.read(&mut buf) {
-                Ok(0) | Err(_) => open[i] = false,
-                Ok(n) => {
-                    let room = EXEC_OUTPUT_LIMIT.saturating_sub(sink.len());
-                    sink.extend_from_slice(&buf[..n.min(room)]);
-                }
-            }
-        }
-    }
-    let status = child
-        .wait()
-        .map_err(|source| SandboxError::Spawn { program, source })?;
-    // Whatever the grader left running in its group goes too.
-    kill_group(child.id() as i32);
-    Ok(ExecOutput {
-        stdout: out,
-        stderr: err,
-        status: exit_code(status),
-        timed_out,
-        elapsed: start.elapsed(),
-    })
 }
