@@ -6,7 +6,7 @@ use crate::pyrepr::metrics_repr;
 use crate::sandbox::{
     ContainerConfig, ContainerSandbox, LocalSandbox, LocalSandboxConfig, Sandbox, SandboxError,
 };
-use crate::shell::{ShellError, ShellSession, ShellState, TimeoutKind};
+use crate::shell::{ShellError, ShellState, TimeoutKind};
 use crate::task::config::parse_memory;
 use crate::task::{Direction, LoadedTask, TaskError, TaskRegistry};
 use serde::Serialize;
@@ -377,8 +377,7 @@ impl Env {
         let sandbox = self.sandbox.as_mut().ok_or(EnvError::Closed)?;
         sandbox.populate_workspace(&entries)?;
         let ws = sandbox.workspace();
-        let shell =
-            ShellSession::start(sandbox.shell_factory(), &ws, self.config.shell_vars.clone())?;
+        let shell = crate::aci::start_shell(sandbox.shell_factory(), &ws, &self.config.shell_vars)?;
         self.aci = Some(AciSession::new(shell, self.aci_config()));
         self.step = 0;
         self.scores.clear();

@@ -4,7 +4,7 @@ use super::actions::{
     blocked_command, blocked_message, grading_request, guard_multiline_input, is_long_running,
     is_malformed_edit, GradingRequest, MALFORMED_EDIT_MESSAGE,
 };
-use crate::shell::normalize::{cap_observation, normalize_output};
+use super::normalize::{cap_observation, normalize_output};
 use crate::shell::{CommandLimits, ShellError, ShellSession, ShellState, TimeoutKind};
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! The persistent bash session: one round trip per command, timeouts, respawn.
 
-use super::line_model::MlgymLineModel;
+use super::prelude::{LineModel, ShellPrelude};
 use super::transport::{ReadResult, ShellFactory, ShellTransport};
 use super::ShellError;
 use crate::sys::quote::shell_quote;
@@ -115,19 +115,17 @@ impl OutputBuffer {
     }
 }
 
-/// The aliases of MLGym's image (`ls` is `ls -F`), which agents' observations rely on.
-const MLGYM_ALIASES: &str = "alias ll='ls -alF'\nalias la='ls -A'\nalias l='ls -CF'\nalias ls='ls -F'\nshopt -s expand_aliases\n";
-
 /// A persistent bash session speaking the step protocol of
 /// `docs/internals/shell-protocol.md`.
 pub struct ShellSession {
     factory: Box<dyn ShellFactory>,
     transport: Box<dyn ShellTransport>,
-    startup: Vec<(String, String)>,
+    before_runtime: String,
+    after_runtime: String,
     nonce: String,
     seq: u64,
     lines_sent: u64,
-    model: MlgymLineModel,
+    model: Option<Box<dyn LineModel>>,
     state: ShellState,
     restarts: u32,
 }
@@ -146,22 +144,24 @@ fn random_nonce() -> String {
 }
 
 impl ShellSession {
-    /// Starts a session: spawns bash, sources the runtime, applies `startup` shell
-    /// variables (MLGym's ACI defaults, then the caller's), and `cd`s to `cwd`.
+    /// Starts a session: spawns bash, runs the prelude's `before_runtime`, sources the
+    /// runtime, `cd`s to `cwd` and runs the prelude's `after_runtime` (again after every
+    /// respawn).
     pub fn start(
         factory: Box<dyn ShellFactory>,
         cwd: &str,
-        startup: Vec<(String, String)>,
+        prelude: ShellPrelude,
     ) -> Result<Self, ShellError> {
         let transport = factory.spawn().map_err(ShellError::Spawn)?;
         let mut session = Self {
             factory,
             transport,
-            startup,
+            before_runtime: prelude.before_runtime,
+            after_runtime: prelude.after_runtime,
             nonce: random_nonce(),
             seq: 0,
             lines_sent: 0,
-            model: MlgymLineModel::default(),
+            model: prelude.line_model,
             state: ShellState {
                 open_file: "n/a".into(),
                 working_dir: cwd.to_string(),
@@ -174,13 +174,7 @@ impl ShellSession {
 
     fn initialise(&mut self, cwd: &str, restore: bool) -> Result<(), ShellError> {
         self.lines_sent = 0;
-        let mut script = String::new();
-        script.push_str(
-            "WINDOW=1000; OVERLAP=2; CURRENT_LINE=0; CURRENT_FILE=; SEARCH_RESULTS=(); SEARCH_FILES=(); SEARCH_INDEX=0\n",
-        );
-        for (name, value) in &self.startup {
-            script.push_str(&format!("{name}={}\n", shell_quote(value)));
-        }
+        let mut script = self.before_runtime.clone();
         script.push_str(&format!(
             "export __MLGYM_STATE_FILE={}\nsource {}\n",
             shell_quote(&self.factory.state_file()),
@@ -190,7 +184,7 @@ impl ShellSession {
             script.push_str("source \"$__MLGYM_STATE_FILE\" >/dev/null 2>&1\n");
         }
         script.push_str(&format!("cd {} 2>/dev/null\n", shell_quote(cwd)));
-        script.push_str(MLGYM_ALIASES);
+        script.push_str(&self.after_runtime);
         self.send(script.as_bytes())?;
         // A sync step: proves the shell is up and drains anything start-up printed.
         let limits = CommandLimits {
@@ -233,7 +227,16 @@ impl ShellSession {
 
     /// Records a step that the env answered without the shell (for the line model).
     pub fn note_env_step(&mut self) {
-        self.model.after_env_step();
+        if let Some(model) = self.model.as_mut() {
+            model.after_env_step();
+        }
+    }
+
+    /// Advances the line model past a step that reached the shell.
+    fn note_shell_step(&mut self, action: &str, ran: bool) {
+        if let Some(model) = self.model.as_mut() {
+            model.after_shell_step(action, ran);
+        }
     }
 
     fn round_trip(
@@ -248,12 +251,9 @@ impl ShellSession {
         let head = format!("__mlgym_pre {seq} <<'{delim}'\n{action}\n{delim}\n");
         let head_lines = head.bytes().filter(|b| *b == b'\n').count() as u64;
         let eval_line_unpadded = self.lines_sent + head_lines + 1;
-        let pad = if model_lines {
-            self.model
-                .eval_line(action)
-                .saturating_sub(eval_line_unpadded)
-        } else {
-            0
+        let pad = match (&self.model, model_lines) {
+            (Some(model), true) => model.eval_line(action).saturating_sub(eval_line_unpadded),
+            _ => 0,
         };
         let mut bytes = head.into_bytes();
         bytes.extend(std::iter::repeat_n(b'\n', pad as usize));
@@ -270,7 +270,7 @@ impl ShellSession {
             let status = self.transport.exit_status();
             self.respawn()?;
             if model_lines {
-                self.model.after_shell_step(action, false);
+                self.note_shell_step(action, false);
             }
             return Ok(CommandOutcome {
                 raw: format!("(could not send the command: {err})").into_bytes(),
@@ -324,7 +324,7 @@ impl ShellSession {
                         .unwrap_or(-1);
                     self.respawn()?;
                     if model_lines {
-                        self.model.after_shell_step(action, true);
+                        self.note_shell_step(action, true);
                     }
                     let (raw, dropped) = out.into_bytes();
                     return Ok(CommandOutcome {
@@ -346,7 +346,7 @@ impl ShellSession {
                         let ran = done.ran;
                         self.state = done.state.clone();
                         if model_lines {
-                            self.model.after_shell_step(action, ran);
+                            self.note_shell_step(action, ran);
                         }
                         return Ok(CommandOutcome {
                             raw,
@@ -362,7 +362,7 @@ impl ShellSession {
             }
         }
         if model_lines {
-            self.model.after_shell_step(action, true);
+            self.note_shell_step(action, true);
         }
         let (raw, dropped) = out.into_bytes();
         Ok(CommandOutcome {

@@ -20,7 +20,8 @@ pub use scripts::{KILL_AGENT_PROCESSES_SH, KILL_TREE_SH};
 use super::exec::{ExecOutput, ExecRequest};
 use super::fs::{refill_dir, remove_tree};
 use super::{Sandbox, SandboxError};
-use crate::shell::{ShellFactory, ShellTransport, LINTD_PY, RUNTIME_SH};
+use crate::aci::runtime::RUNTIME_FILES;
+use crate::shell::{ShellFactory, ShellTransport};
 use crate::sys::dirs::container_hosts_dir;
 use crate::sys::random::random_u32;
 use bollard::models::{ContainerCreateBody, DeviceMapping, DeviceRequest, HostConfig};
@@ -296,11 +297,15 @@ impl ContainerSandbox {
             .map_err(sandbox_err)?
             .map_err(api("starting"))
             .map_err(sandbox_err)?;
-        let archive = tarball::files(&[
-            ("opt/mlgym/runtime.sh", RUNTIME_SH.as_bytes(), 0o644),
-            ("opt/mlgym/lintd.py", LINTD_PY.as_bytes(), 0o644),
-        ])
-        .map_err(|e| sandbox_err(ContainerError::Setup(e.to_string())))?;
+        let paths = RUNTIME_FILES
+            .map(|(name, _)| format!("{}/{name}", RUNTIME_DIR.trim_start_matches('/')));
+        let files: Vec<(&str, &[u8], u32)> = paths
+            .iter()
+            .zip(RUNTIME_FILES)
+            .map(|(path, (_, text))| (path.as_str(), text.as_bytes(), 0o644))
+            .collect();
+        let archive = tarball::files(&files)
+            .map_err(|e| sandbox_err(ContainerError::Setup(e.to_string())))?;
         self.upload("/", archive)?;
         let out = self.root_exec(&["/bin/bash", "-c", scripts::SETUP_SH], Vec::new())?;
         if out.status != 0 {

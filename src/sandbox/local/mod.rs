@@ -8,7 +8,8 @@ pub use exec::run_with_deadline;
 use super::exec::{ExecOutput, ExecRequest};
 use super::fs::{copy_tree, io, refill_dir, remove_tree, set_mode};
 use super::{reaper, Sandbox, SandboxError};
-use crate::shell::{ShellFactory, ShellTransport, LINTD_PY, RUNTIME_SH};
+use crate::aci::runtime::RUNTIME_FILES;
+use crate::shell::{ShellFactory, ShellTransport};
 use crate::sys::dirs;
 use crate::sys::proc::kill_tree_and_group;
 use process::{ProcessSpec, ProcessTransport};
@@ -67,8 +68,9 @@ impl LocalSandbox {
         }
         std::fs::write(root.join(".mlgym-episode"), b"").map_err(io("write", &root))?;
         set_mode(&root.join("private"), 0o700).map_err(io("chmod", &root))?;
-        std::fs::write(root.join("runtime/runtime.sh"), RUNTIME_SH).map_err(io("write", &root))?;
-        std::fs::write(root.join("runtime/lintd.py"), LINTD_PY).map_err(io("write", &root))?;
+        for (name, text) in RUNTIME_FILES {
+            std::fs::write(root.join("runtime").join(name), text).map_err(io("write", &root))?;
+        }
         let (workspace, owns_workspace) = match config.workspace {
             Some(ws) => {
                 std::fs::create_dir_all(&ws).map_err(io("create", &ws))?;
