@@ -339,9 +339,6 @@ mod tests {
             Err(SandboxError::Stopped)
         }
         fn stop(&mut self) {}
-        fn describe(&self) -> String {
-            "recording sandbox".into()
-        }
     }
 
     #[test]

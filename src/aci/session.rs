@@ -111,24 +111,9 @@ impl AciSession {
         Self { shell, config }
     }
 
-    /// The configuration in force.
-    pub fn config(&self) -> &AciConfig {
-        &self.config
-    }
-
-    /// Changes the configuration (e.g. timeouts for a new task).
-    pub fn set_config(&mut self, config: AciConfig) {
-        self.config = config;
-    }
-
     /// The state after the last step.
     pub fn state(&self) -> ShellState {
         self.shell.state().clone()
-    }
-
-    /// The underlying shell.
-    pub fn shell_mut(&mut self) -> &mut ShellSession {
-        &mut self.shell
     }
 
     fn answered(&mut self, observation: String, kind: StepKind) -> StepOutput {

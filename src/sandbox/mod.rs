@@ -71,6 +71,4 @@ pub trait Sandbox: Send {
     fn exec(&mut self, request: &ExecRequest) -> Result<ExecOutput, SandboxError>;
     /// Stops everything and removes what the sandbox created. Idempotent.
     fn stop(&mut self);
-    /// Short description (backend and identity).
-    fn describe(&self) -> String;
 }

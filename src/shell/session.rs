@@ -46,8 +46,6 @@ pub struct ShellState {
 pub struct CommandOutcome {
     /// Raw bytes the command printed (stdout and stderr interleaved), marker removed.
     pub raw: Vec<u8>,
-    /// Bytes dropped from the middle of a flood of output.
-    pub dropped_bytes: usize,
     /// Exit code, when the command finished normally.
     pub exit_code: Option<i32>,
     /// State after the command.
@@ -99,7 +97,7 @@ impl OutputBuffer {
         tail[start..].to_vec()
     }
 
-    fn into_bytes(self) -> (Vec<u8>, usize) {
+    fn into_bytes(self) -> Vec<u8> {
         let mut out = self.head;
         if self.dropped > 0 {
             out.extend_from_slice(
@@ -107,11 +105,7 @@ impl OutputBuffer {
             );
         }
         out.extend(self.tail);
-        (out, self.dropped)
-    }
-
-    fn len(&self) -> usize {
-        self.head.len() + self.tail.len()
+        out
     }
 }
 
@@ -127,7 +121,6 @@ pub struct ShellSession {
     lines_sent: u64,
     model: Option<Box<dyn LineModel>>,
     state: ShellState,
-    restarts: u32,
 }
 
 /// The session's marker nonce. The markers only have to be unlikely in a command's own
@@ -166,7 +159,6 @@ impl ShellSession {
                 open_file: "n/a".into(),
                 working_dir: cwd.to_string(),
             },
-            restarts: 0,
         };
         session.initialise(cwd, false)?;
         Ok(session)
@@ -208,11 +200,6 @@ impl ShellSession {
     /// Current state (after the last command).
     pub fn state(&self) -> &ShellState {
         &self.state
-    }
-
-    /// How many times the shell was restarted after dying.
-    pub fn restarts(&self) -> u32 {
-        self.restarts
     }
 
     /// Runs one agent action (already guarded and stripped) with MLGym's semantics.
@@ -274,7 +261,6 @@ impl ShellSession {
             }
             return Ok(CommandOutcome {
                 raw: format!("(could not send the command: {err})").into_bytes(),
-                dropped_bytes: 0,
                 exit_code: None,
                 state: self.state.clone(),
                 timed_out: None,
@@ -326,10 +312,9 @@ impl ShellSession {
                     if model_lines {
                         self.note_shell_step(action, true);
                     }
-                    let (raw, dropped) = out.into_bytes();
+                    let raw = out.into_bytes();
                     return Ok(CommandOutcome {
                         raw,
-                        dropped_bytes: dropped,
                         exit_code: None,
                         state: self.state.clone(),
                         timed_out,
@@ -342,7 +327,7 @@ impl ShellSession {
                     let scan_len = n + marker.len() + 256;
                     out.push(&buf[..n]);
                     if let Some(done) = self.try_finish(&mut out, &marker, scan_len)? {
-                        let (raw, dropped) = out.into_bytes();
+                        let raw = out.into_bytes();
                         let ran = done.ran;
                         self.state = done.state.clone();
                         if model_lines {
@@ -350,7 +335,6 @@ impl ShellSession {
                         }
                         return Ok(CommandOutcome {
                             raw,
-                            dropped_bytes: dropped,
                             exit_code: Some(done.code),
                             state: done.state,
                             timed_out,
@@ -364,10 +348,9 @@ impl ShellSession {
         if model_lines {
             self.note_shell_step(action, true);
         }
-        let (raw, dropped) = out.into_bytes();
+        let raw = out.into_bytes();
         Ok(CommandOutcome {
             raw,
-            dropped_bytes: dropped,
             exit_code: None,
             state: self.state.clone(),
             timed_out,
@@ -420,22 +403,11 @@ impl ShellSession {
     }
 
     fn respawn(&mut self) -> Result<(), ShellError> {
-        self.restarts += 1;
         self.transport = self.factory.spawn().map_err(ShellError::Spawn)?;
         let cwd = self.state.working_dir.clone();
         self.initialise(&cwd, true)?;
         // The respawned shell reports its own state on the sync step.
         Ok(())
-    }
-
-    /// Kills everything the shell started (not the shell).
-    pub fn interrupt(&mut self) -> usize {
-        self.transport.kill_descendants().unwrap_or(0)
-    }
-
-    /// Kills the shell and everything under it.
-    pub fn terminate(&mut self) {
-        self.transport.terminate();
     }
 }
 
@@ -467,7 +439,6 @@ fn truncate_end(out: &mut OutputBuffer, mut n: usize) {
     } else if out.tail.back() == Some(&b'\n') {
         out.tail.pop_back();
     }
-    let _ = out.len();
 }
 
 impl Drop for ShellSession {

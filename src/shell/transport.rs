@@ -37,8 +37,6 @@ pub trait ShellTransport: Send {
     fn terminate(&mut self);
     /// The shell's exit status once it has exited.
     fn exit_status(&mut self) -> Option<i32>;
-    /// A short description for error messages.
-    fn describe(&self) -> String;
 }
 
 /// Starts new shells for a session: the first one and any respawn.

@@ -169,7 +169,6 @@ pub fn gpu_host_config(kind: EngineKind, gpus: &[String], host: &mut HostConfig)
 pub struct ContainerSandbox {
     engine: Engine,
     id: String,
-    name: String,
     root: PathBuf,
     host_workspace: PathBuf,
     env: Vec<String>,
@@ -269,7 +268,6 @@ impl ContainerSandbox {
         let mut sandbox = Self {
             engine,
             id,
-            name,
             root,
             host_workspace,
             env,
@@ -521,10 +519,6 @@ impl Sandbox for ContainerSandbox {
         remove_container(&self.engine, &self.id);
         reaper::untrack(&self.id);
         remove_tree(&self.root);
-    }
-
-    fn describe(&self) -> String {
-        format!("{} container {}", self.engine.kind.name(), self.name)
     }
 }
 

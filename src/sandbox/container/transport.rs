@@ -493,18 +493,4 @@ impl ShellTransport for ExecShellTransport {
         }
         inspect.exit_code.map(|c| c as i32)
     }
-
-    fn describe(&self) -> String {
-        let via = if matches!(self.link, Link::Fifo(_)) {
-            "fifo"
-        } else {
-            "attach"
-        };
-        format!(
-            "bash (pid {}, {via}) in {} container {}",
-            self.pid,
-            self.engine.kind.name(),
-            &self.spec.container[..self.spec.container.len().min(12)]
-        )
-    }
 }

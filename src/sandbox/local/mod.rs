@@ -242,10 +242,6 @@ impl Sandbox for LocalSandbox {
         }
         let _ = std::fs::remove_file(&self.state_file);
     }
-
-    fn describe(&self) -> String {
-        format!("local sandbox at {}", self.root.display())
-    }
 }
 
 impl Drop for LocalSandbox {

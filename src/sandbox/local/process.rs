@@ -122,10 +122,6 @@ impl ShellTransport for ProcessTransport {
             _ => None,
         }
     }
-
-    fn describe(&self) -> String {
-        format!("local bash (pid {})", self.child.id())
-    }
 }
 
 impl Drop for ProcessTransport {
