@@ -20,7 +20,8 @@ pub struct LoadedTask {
     pub datasets: Vec<DatasetConfig>,
 }
 
-/// MLGym's metric registry (reference §1.16) for tasks whose YAML has no `metrics`.
+/// The primary metric MLGym itself uses for each of its tasks, for task YAMLs without
+/// `metrics` (docs/scoring.md, "Which metric decides a task").
 fn mlgym_metric(task_id: &str) -> Option<(&'static str, Direction)> {
     use Direction::*;
     Some(match task_id {
