@@ -20,11 +20,11 @@ use std::time::{Duration, Instant};
 
 /// Environment variable that lists the GPU ids of this host (comma-separated; empty
 /// means none). When set, `nvidia-smi` is not consulted.
-pub const GPUS_ENV: &str = "MLGYM_GPUS";
+pub const GPUS_ENV: &str = crate::settings::MLGYM_GPUS;
 /// Environment variable naming the directory of the per-GPU lock files.
-pub const LOCK_DIR_ENV: &str = "MLGYM_GPU_LOCK_DIR";
+pub const LOCK_DIR_ENV: &str = crate::settings::MLGYM_GPU_LOCK_DIR;
 /// The lock directory when [`LOCK_DIR_ENV`] is unset or empty.
-pub const DEFAULT_LOCK_DIR: &str = "/tmp/mlgym-gpu-locks";
+pub const DEFAULT_LOCK_DIR: &str = crate::settings::DEFAULT_GPU_LOCK_DIR;
 /// How often [`GpuLease::acquire`] retries while it waits.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// How long `nvidia-smi` may take before the inventory gives up on it.
@@ -135,9 +135,9 @@ pub struct GpuInventory {
 impl GpuInventory {
     /// The inventory of this host: `MLGYM_GPUS` when set, else `nvidia-smi`, else empty.
     pub fn detect() -> Self {
-        match std::env::var(GPUS_ENV) {
-            Ok(list) => Self::from_id_list(&list),
-            Err(_) => Self::from_nvidia_smi(),
+        match crate::settings::Settings::from_env().gpus {
+            Some(list) => Self::from_id_list(&list),
+            None => Self::from_nvidia_smi(),
         }
     }
 
@@ -309,10 +309,7 @@ impl GpuRequest {
 
 /// The lock directory of this host: `MLGYM_GPU_LOCK_DIR`, or [`DEFAULT_LOCK_DIR`].
 pub fn lock_dir_from_env() -> PathBuf {
-    match std::env::var_os(LOCK_DIR_ENV) {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => PathBuf::from(DEFAULT_LOCK_DIR),
-    }
+    crate::settings::Settings::from_env().gpu_lock_dir
 }
 
 /// Lock files held by leases of this process. `flock` already excludes two open file

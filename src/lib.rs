@@ -17,6 +17,7 @@ pub mod grading;
 pub mod pyrepr;
 pub mod sandbox;
 pub mod session;
+pub mod settings;
 pub mod shell;
 pub mod sys;
 pub mod task;

@@ -21,6 +21,7 @@ use super::exec::{ExecOutput, ExecRequest};
 use super::fs::{refill_dir, remove_tree};
 use super::{Sandbox, SandboxError};
 use crate::aci::runtime::RUNTIME_FILES;
+use crate::settings::{Settings, ShellLink};
 use crate::shell::{ShellFactory, ShellTransport};
 use crate::sys::dirs::container_hosts_dir;
 use crate::sys::random::random_u32;
@@ -101,11 +102,12 @@ pub struct ContainerConfig {
 }
 
 impl ContainerConfig {
-    /// Defaults for `engine`: the `mlgym-agent:latest` image, no network.
+    /// Defaults for `engine`: the image of `MLGYM_IMAGE` (default `mlgym-agent:latest`),
+    /// no network.
     pub fn new(engine: EngineKind) -> Self {
         Self {
             engine,
-            image: std::env::var("MLGYM_IMAGE").unwrap_or_else(|_| "mlgym-agent:latest".into()),
+            image: Settings::from_env().image,
             network: None,
             memory_bytes: None,
             cpus: None,
@@ -321,10 +323,11 @@ impl ContainerSandbox {
             self.agent_ids = (u, g);
         }
         self.setpriv = it.next() == Some(1);
-        if self.setpriv && std::env::var_os("MLGYM_NO_STANDBY_SHELL").is_none() {
+        let settings = Settings::from_env();
+        if self.setpriv && settings.standby_shell {
             self.standby = Some(Default::default());
         }
-        if std::env::var("MLGYM_SHELL_LINK").as_deref() != Ok("attach") {
+        if settings.shell_link == ShellLink::Fifo {
             self.fifo_dir = Some((self.root.join("io"), FIFO_DIR.to_string()));
         }
         chown_tree(&self.host_workspace, self.agent_ids, false);

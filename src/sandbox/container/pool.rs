@@ -80,10 +80,7 @@ fn pool() -> &'static Mutex<HashMap<PoolKey, Shelf>> {
 }
 
 fn default_target() -> usize {
-    std::env::var("MLGYM_CONTAINER_POOL")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    crate::settings::Settings::from_env().container_pool
 }
 
 /// Starts background creation until the shelf holds its target.
