@@ -326,7 +326,7 @@ impl ShellSession {
                     last_output = Instant::now();
                     let scan_len = n + marker.len() + 256;
                     out.push(&buf[..n]);
-                    if let Some(done) = self.try_finish(&mut out, &marker, scan_len)? {
+                    if let Some(done) = try_finish(&mut out, &marker, scan_len) {
                         let raw = out.into_bytes();
                         let ran = done.ran;
                         self.state = done.state.clone();
@@ -359,49 +359,6 @@ impl ShellSession {
         })
     }
 
-    /// Looks for the complete marker near the end of the output; when found, reads the
-    /// trailer and strips it from the buffer.
-    fn try_finish(
-        &mut self,
-        out: &mut OutputBuffer,
-        marker: &[u8],
-        scan_len: usize,
-    ) -> Result<Option<Finished>, ShellError> {
-        let recent = out.recent(scan_len.max(marker.len() + 4096));
-        let Some(pos) = find(&recent, marker) else {
-            return Ok(None);
-        };
-        let after = &recent[pos + marker.len()..];
-        let Some(end) = find(after, b"\x1e\n") else {
-            return Ok(None);
-        };
-        let trailer = String::from_utf8_lossy(&after[..end]).into_owned();
-        // Strip the marker (and the newline the runtime prints before it) from the output.
-        let remove = recent.len() - pos;
-        truncate_end(out, remove);
-        let mut parts = trailer.split('\x1f');
-        let code_field = parts.next().unwrap_or("");
-        let (code, ran) = match code_field.strip_prefix('!') {
-            Some(c) => (c.parse().unwrap_or(-1), false),
-            None => (code_field.parse().unwrap_or(-1), true),
-        };
-        let working_dir = parts.next().unwrap_or("").to_string();
-        let open_file = parts.next().unwrap_or("").to_string();
-        let open_file = if open_file.is_empty() {
-            "n/a".to_string()
-        } else {
-            open_file
-        };
-        Ok(Some(Finished {
-            code,
-            ran,
-            state: ShellState {
-                open_file,
-                working_dir,
-            },
-        }))
-    }
-
     fn respawn(&mut self) -> Result<(), ShellError> {
         self.transport = self.factory.spawn().map_err(ShellError::Spawn)?;
         let cwd = self.state.working_dir.clone();
@@ -409,6 +366,40 @@ impl ShellSession {
         // The respawned shell reports its own state on the sync step.
         Ok(())
     }
+}
+
+/// Looks for the complete marker near the end of the output; when found, reads the
+/// trailer and strips it from the buffer.
+fn try_finish(out: &mut OutputBuffer, marker: &[u8], scan_len: usize) -> Option<Finished> {
+    let recent = out.recent(scan_len.max(marker.len() + 4096));
+    let pos = find(&recent, marker)?;
+    let after = &recent[pos + marker.len()..];
+    let end = find(after, b"\x1e\n")?;
+    let trailer = String::from_utf8_lossy(&after[..end]).into_owned();
+    // Strip the marker (and the newline the runtime prints before it) from the output.
+    let remove = recent.len() - pos;
+    truncate_end(out, remove);
+    let mut parts = trailer.split('\x1f');
+    let code_field = parts.next().unwrap_or("");
+    let (code, ran) = match code_field.strip_prefix('!') {
+        Some(c) => (c.parse().unwrap_or(-1), false),
+        None => (code_field.parse().unwrap_or(-1), true),
+    };
+    let working_dir = parts.next().unwrap_or("").to_string();
+    let open_file = parts.next().unwrap_or("").to_string();
+    let open_file = if open_file.is_empty() {
+        "n/a".to_string()
+    } else {
+        open_file
+    };
+    Some(Finished {
+        code,
+        ran,
+        state: ShellState {
+            open_file,
+            working_dir,
+        },
+    })
 }
 
 struct Finished {
@@ -444,5 +435,53 @@ fn truncate_end(out: &mut OutputBuffer, mut n: usize) {
 impl Drop for ShellSession {
     fn drop(&mut self) {
         self.transport.terminate();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flood_keeps_head_and_tail_and_says_how_much_was_dropped() {
+        let mut out = OutputBuffer::new();
+        out.push(&vec![b'h'; RAW_HEAD_LIMIT]);
+        out.push(&vec![b'm'; 1000]);
+        out.push(&vec![b't'; RAW_TAIL_LIMIT]);
+        assert_eq!(out.dropped, 1000);
+        assert_eq!(out.recent(3), b"ttt");
+        let bytes = out.into_bytes();
+        let note = b"\n[... 1000 bytes of output omitted ...]\n";
+        assert_eq!(bytes.len(), RAW_HEAD_LIMIT + note.len() + RAW_TAIL_LIMIT);
+        assert_eq!(&bytes[RAW_HEAD_LIMIT..RAW_HEAD_LIMIT + note.len()], note);
+    }
+
+    #[test]
+    fn the_marker_is_found_across_reads_and_stripped() {
+        let marker = b"\x1eMLGYM:abc:7:";
+        let mut out = OutputBuffer::new();
+        out.push(b"hello\n\x1eMLGYM:ab");
+        assert!(try_finish(&mut out, marker, 64).is_none());
+        out.push(b"c:7:0\x1f/work\x1f\x1e\n");
+        let done = try_finish(&mut out, marker, 64).expect("complete marker");
+        assert_eq!(done.code, 0);
+        assert!(done.ran);
+        assert_eq!(done.state.working_dir, "/work");
+        assert_eq!(done.state.open_file, "n/a");
+        assert_eq!(out.into_bytes(), b"hello");
+    }
+
+    #[test]
+    fn a_failed_check_is_reported_as_not_run() {
+        let marker = b"\x1eMLGYM:n:1:";
+        let mut out = OutputBuffer::new();
+        out.push(b"syntax error\n\x1eMLGYM:n:1:!2\x1f/w\x1f/w/f.py\x1e\n");
+        let done = try_finish(&mut out, marker, 128).expect("complete marker");
+        assert_eq!((done.code, done.ran), (2, false));
+        assert_eq!(done.state.open_file, "/w/f.py");
+        // A marker of another step (or nonce) is output, not a trailer.
+        let mut other = OutputBuffer::new();
+        other.push(b"\x1eMLGYM:n:2:0\x1f/w\x1f\x1e\n");
+        assert!(try_finish(&mut other, marker, 128).is_none());
     }
 }
