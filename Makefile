@@ -41,13 +41,13 @@ lint: venv
 	cargo fmt --check
 	cargo clippy --all-targets --quiet -- -D warnings
 	cargo clippy --all-targets --features python --quiet -- -D warnings
-	$(VENV)/bin/ruff check python tests examples
-	$(VENV)/bin/ruff format --check python tests examples
+	$(VENV)/bin/ruff check python tests examples src/aci/runtime/lintd.py
+	$(VENV)/bin/ruff format --check python tests examples src/aci/runtime/lintd.py
 
 fmt: venv
 	cargo fmt
-	$(VENV)/bin/ruff format python tests examples
-	$(VENV)/bin/ruff check --fix python tests examples
+	$(VENV)/bin/ruff format python tests examples src/aci/runtime/lintd.py
+	$(VENV)/bin/ruff check --fix python tests examples src/aci/runtime/lintd.py
 
 bench: develop
 	$(PY) -m mlgym.cli bench --backend local

@@ -3,6 +3,7 @@
 //! carries a per-grading nonce (docs/grading.md).
 
 use crate::sandbox::{ExecRequest, Sandbox, SandboxError};
+use crate::sys::random::{random_hex_from, OS_RANDOM_SOURCE};
 use crate::task::LoadedTask;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -35,6 +36,10 @@ pub enum GradingError {
     /// The sandbox failed (infrastructure).
     #[error("grading infrastructure failed: {0}")]
     Sandbox(#[from] SandboxError),
+    /// No nonce could be drawn from the OS, so metrics could not be told from forgeries;
+    /// grading refuses to run rather than use a guessable nonce (infrastructure).
+    #[error("grading infrastructure failed: no OS randomness for the metrics nonce: {0}")]
+    Randomness(#[source] std::io::Error),
 }
 
 impl GradingError {
@@ -44,13 +49,13 @@ impl GradingError {
             Self::SubmissionNotFound => "submission_not_found",
             Self::EvaluationFormat { .. } | Self::NoEvaluation => "evaluation_format_error",
             Self::Timeout { .. } => "evaluation_timeout",
-            Self::Sandbox(_) => "infra_error",
+            Self::Sandbox(_) | Self::Randomness(_) => "infra_error",
         }
     }
 
     /// True when the failure is the platform's, not the agent's.
     pub fn is_infra(&self) -> bool {
-        matches!(self, Self::Sandbox(_))
+        matches!(self, Self::Sandbox(_) | Self::Randomness(_))
     }
 }
 
@@ -78,13 +83,13 @@ pub struct GradingOptions {
     pub env: BTreeMap<String, String>,
 }
 
-fn nonce() -> String {
-    let mut bytes = [0u8; 16];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        use std::io::Read;
-        let _ = f.read_exact(&mut bytes);
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// Bytes of randomness in a grading nonce.
+const NONCE_BYTES: usize = 16;
+
+/// A fresh grading nonce read from `source` (the OS's random source outside tests).
+/// Fails closed: a nonce the agent could guess would let it forge metrics.
+fn nonce_from(source: &Path) -> Result<String, GradingError> {
+    random_hex_from(source, NONCE_BYTES).map_err(GradingError::Randomness)
 }
 
 /// Finds the host source of a workspace-relative evaluation path among the starter code.
@@ -150,6 +155,16 @@ pub fn grade(
     task: &LoadedTask,
     opts: &GradingOptions,
 ) -> Result<Graded, GradingError> {
+    grade_with_random_source(sandbox, task, opts, Path::new(OS_RANDOM_SOURCE))
+}
+
+/// [`grade`] with the nonce's random source injected (tests make it fail).
+fn grade_with_random_source(
+    sandbox: &mut dyn Sandbox,
+    task: &LoadedTask,
+    opts: &GradingOptions,
+    random_source: &Path,
+) -> Result<Graded, GradingError> {
     let cfg = &task.config;
     let eval_rel = cfg
         .evaluation_paths
@@ -197,6 +212,8 @@ pub fn grade(
             format!("{ws}/{}", editable.unwrap_or_else(|| eval_rel.clone()))
         }
     };
+    // Drawn before anything is copied or run: without it there is nothing to grade.
+    let nonce = nonce_from(random_source)?;
     let grading_dir = sandbox.make_private_dir()?;
     let result = (|| {
         let eval_src = pristine_source(task, eval_rel).ok_or(GradingError::NoEvaluation)?;
@@ -213,7 +230,6 @@ pub fn grade(
                 .map_or(secret.clone(), |n| n.to_string_lossy().into_owned());
             sandbox.copy_in(&src, &grading_dir, &name)?;
         }
-        let nonce = nonce();
         let mut env = opts.env.clone();
         env.insert("MLGYM_WORKSPACE".into(), ws.clone());
         env.insert("MLGYM_GRADING_SEED".into(), opts.seed.to_string());
@@ -285,6 +301,81 @@ mod tests {
         assert_eq!(parse_metrics(out, "abc", true).unwrap()["Score"], 1.5);
         assert!(parse_metrics("MLGYM-METRICS bad {\"Score\": 9}", "abc", true).is_none());
         assert!(parse_metrics("{\"Score\": 99}", "abc", false).is_none());
+    }
+
+    /// A sandbox that records what grading asked of it and never runs anything.
+    #[derive(Default)]
+    struct RecordingSandbox {
+        calls: Vec<&'static str>,
+    }
+
+    impl Sandbox for RecordingSandbox {
+        fn workspace(&self) -> String {
+            "/nonexistent/workspace".into()
+        }
+        fn shell_factory(&self) -> Box<dyn crate::shell::ShellFactory> {
+            unimplemented!("grading never starts a shell")
+        }
+        fn populate_workspace(
+            &mut self,
+            _: &[(std::path::PathBuf, String, bool)],
+        ) -> Result<(), SandboxError> {
+            self.calls.push("populate_workspace");
+            Ok(())
+        }
+        fn make_private_dir(&mut self) -> Result<String, SandboxError> {
+            self.calls.push("make_private_dir");
+            Ok("/nonexistent/private".into())
+        }
+        fn copy_in(&mut self, _: &Path, _: &str, _: &str) -> Result<(), SandboxError> {
+            self.calls.push("copy_in");
+            Ok(())
+        }
+        fn remove(&mut self, _: &str) {
+            self.calls.push("remove");
+        }
+        fn exec(&mut self, _: &ExecRequest) -> Result<crate::sandbox::ExecOutput, SandboxError> {
+            self.calls.push("exec");
+            Err(SandboxError::Stopped)
+        }
+        fn stop(&mut self) {}
+    }
+
+    #[test]
+    fn grading_fails_closed_without_os_randomness() {
+        let config: crate::task::TaskConfig = serde_yaml::from_str(
+            "id: t\nname: t\ndescription: d\ntask_entrypoint: PythonSubmissionTasks\nstarter_code: [train.py, evaluate.py]\n\
+             evaluation_paths: [evaluate.py]\n",
+        )
+        .expect("a minimal task parses");
+        let task = LoadedTask {
+            config,
+            root: "/nonexistent/task".into(),
+            yaml_path: "/nonexistent/task/t.yaml".into(),
+            datasets: Vec::new(),
+        };
+        let opts = GradingOptions {
+            seed: 0,
+            timeout: Duration::from_secs(1),
+            python: "python3".into(),
+            env: BTreeMap::new(),
+        };
+        let mut sandbox = RecordingSandbox::default();
+        let missing = Path::new("/nonexistent/mlgym-random-source");
+        let err = grade_with_random_source(&mut sandbox, &task, &opts, missing)
+            .expect_err("no randomness, no grading");
+        assert!(matches!(err, GradingError::Randomness(_)), "{err}");
+        assert!(err.is_infra());
+        assert_eq!(err.exit_status_prefix(), "infra_error");
+        // Refused before anything was copied in or run.
+        assert!(sandbox.calls.is_empty(), "{:?}", sandbox.calls);
+        assert!(nonce_from(missing).is_err());
+        assert_eq!(
+            nonce_from(Path::new(OS_RANDOM_SOURCE))
+                .map(|n| n.len())
+                .ok(),
+            Some(2 * NONCE_BYTES)
+        );
     }
 
     #[test]

@@ -3,7 +3,6 @@
 
 use crate::aci::{AciConfig, AciSession, StepOutput};
 use crate::sandbox::{LocalSandbox, LocalSandboxConfig, Sandbox};
-use crate::shell::ShellSession;
 use crate::EnvError;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -36,7 +35,7 @@ impl Session {
             hide_paths: Vec::new(),
         })?;
         let ws = sandbox.workspace();
-        let shell = ShellSession::start(sandbox.shell_factory(), &ws, config.shell_vars)?;
+        let shell = crate::aci::start_shell(sandbox.shell_factory(), &ws, &config.shell_vars)?;
         Ok(Self {
             sandbox,
             aci: Some(AciSession::new(shell, config.aci)),

@@ -4,7 +4,7 @@ use super::actions::{
     blocked_command, blocked_message, grading_request, guard_multiline_input, is_long_running,
     is_malformed_edit, GradingRequest, MALFORMED_EDIT_MESSAGE,
 };
-use crate::shell::normalize::{cap_observation, normalize_output};
+use super::normalize::{cap_observation, normalize_output};
 use crate::shell::{CommandLimits, ShellError, ShellSession, ShellState, TimeoutKind};
 use std::time::Duration;
 
@@ -22,30 +22,25 @@ pub struct AciConfig {
     pub observation_limit: Option<usize>,
 }
 
-fn env_secs(name: &str) -> Option<Duration> {
-    std::env::var(name)
-        .ok()?
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|v| *v > 0.0)
-        .map(Duration::from_secs_f64)
-}
-
 impl AciConfig {
-    /// MLGym's defaults, overridden by its environment variables.
+    /// MLGym's defaults, overridden by its environment variables (read through
+    /// [`crate::settings::Settings`]).
     pub fn from_env(training_timeout: Option<u64>) -> Self {
-        let short = env_secs("MLGYM_AGENT_SHORT_TIMEOUT").unwrap_or(Duration::from_secs(25));
-        let long_default =
-            env_secs("MLGYM_AGENT_LONG_TIMEOUT").unwrap_or(Duration::from_secs(3600));
-        let long = training_timeout
-            .map(Duration::from_secs)
-            .unwrap_or(long_default);
-        let no_output = env_secs("MLGYM_AGENT_ACTION_NO_OUTPUT_TIMEOUT").unwrap_or(long_default);
+        Self::from_settings(&crate::settings::Settings::from_env(), training_timeout)
+    }
+
+    /// The configuration `settings` give, with the task's `training_timeout` (seconds)
+    /// as the long timeout when it has one.
+    pub fn from_settings(
+        settings: &crate::settings::Settings,
+        training_timeout: Option<u64>,
+    ) -> Self {
         Self {
-            short_timeout: short,
-            long_timeout: long,
-            no_output_timeout: no_output,
+            short_timeout: settings.agent_short_timeout,
+            long_timeout: training_timeout
+                .map(Duration::from_secs)
+                .unwrap_or(settings.agent_long_timeout),
+            no_output_timeout: settings.agent_no_output_timeout,
             observation_limit: Some(DEFAULT_OBSERVATION_LIMIT),
         }
     }
@@ -111,24 +106,9 @@ impl AciSession {
         Self { shell, config }
     }
 
-    /// The configuration in force.
-    pub fn config(&self) -> &AciConfig {
-        &self.config
-    }
-
-    /// Changes the configuration (e.g. timeouts for a new task).
-    pub fn set_config(&mut self, config: AciConfig) {
-        self.config = config;
-    }
-
     /// The state after the last step.
     pub fn state(&self) -> ShellState {
         self.shell.state().clone()
-    }
-
-    /// The underlying shell.
-    pub fn shell_mut(&mut self) -> &mut ShellSession {
-        &mut self.shell
     }
 
     fn answered(&mut self, observation: String, kind: StepKind) -> StepOutput {

@@ -596,16 +596,13 @@ fn grading_failure(err: &GradingError) -> Failure {
 
 /// A seed for an episode whose caller gave none.
 fn random_seed() -> Result<u64, EnvError> {
-    use std::io::Read;
-    let mut bytes = [0u8; 8];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
+    crate::sys::random::random_u64()
+        .map(|v| v >> 1)
         .map_err(|source| {
             EnvError::Sandbox(SandboxError::Io {
                 action: "read randomness from",
-                path: "/dev/urandom".into(),
+                path: crate::sys::random::OS_RANDOM_SOURCE.into(),
                 source,
             })
-        })?;
-    Ok(u64::from_le_bytes(bytes) >> 1)
+        })
 }

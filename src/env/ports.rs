@@ -7,7 +7,7 @@ use crate::aci::{AciConfig, AciSession, StepOutput};
 use crate::sandbox::{
     ContainerConfig, ContainerSandbox, LocalSandbox, LocalSandboxConfig, Sandbox,
 };
-use crate::shell::{ShellError, ShellSession, ShellState};
+use crate::shell::{ShellError, ShellState};
 use crate::task::config::parse_memory;
 use crate::task::LoadedTask;
 use std::collections::BTreeMap;
@@ -60,7 +60,7 @@ pub trait SandboxFactory: Send {
         aci: AciConfig,
     ) -> Result<Box<dyn Console>, EnvError> {
         let ws = sandbox.workspace();
-        let shell = ShellSession::start(sandbox.shell_factory(), &ws, shell_vars.to_vec())?;
+        let shell = crate::aci::start_shell(sandbox.shell_factory(), &ws, shell_vars)?;
         Ok(Box::new(AciSession::new(shell, aci)))
     }
 }

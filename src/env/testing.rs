@@ -195,9 +195,6 @@ impl Sandbox for FakeSandbox {
     fn stop(&mut self) {
         self.0.sandboxes_stopped.fetch_add(1, Ordering::SeqCst);
     }
-    fn describe(&self) -> String {
-        "fake".into()
-    }
 }
 
 /// Answers by rule: `validate`/`submit` print MLGym's markers, `hang` times out,

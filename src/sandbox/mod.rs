@@ -3,6 +3,7 @@
 
 pub mod container;
 pub mod exec;
+pub mod fs;
 pub mod local;
 pub mod reaper;
 
@@ -70,6 +71,4 @@ pub trait Sandbox: Send {
     fn exec(&mut self, request: &ExecRequest) -> Result<ExecOutput, SandboxError>;
     /// Stops everything and removes what the sandbox created. Idempotent.
     fn stop(&mut self);
-    /// Short description (backend and identity).
-    fn describe(&self) -> String;
 }

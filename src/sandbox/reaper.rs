@@ -1,20 +1,9 @@
 //! Leak protection for local episodes: every live shell is registered in a per-user
 //! directory with its owner's pid; a later start removes what dead owners left behind.
 
+use crate::sys::dirs::live_shells_dir as registry_dir;
+use crate::sys::proc::{alive, kill_group};
 use std::path::{Path, PathBuf};
-
-fn registry_dir() -> PathBuf {
-    // SAFETY: getuid has no preconditions.
-    let uid = unsafe { libc::getuid() };
-    std::env::temp_dir()
-        .join(format!("mlgym-{uid}"))
-        .join("live")
-}
-
-fn alive(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks for existence.
-    unsafe { libc::kill(pid, 0) == 0 || *libc::__errno_location() == libc::EPERM }
-}
 
 /// Records that this process owns the shell `pgid` and the episode directory `root`.
 pub fn register(pgid: i32, root: &Path) -> Option<PathBuf> {
@@ -48,10 +37,7 @@ pub fn reap_orphans() -> usize {
         if alive(owner) {
             continue;
         }
-        // SAFETY: signalling a process group has no memory-safety preconditions.
-        unsafe {
-            libc::kill(-pgid, libc::SIGKILL);
-        }
+        kill_group(pgid);
         if let Ok(root) = std::fs::read_to_string(entry.path()) {
             let root = PathBuf::from(root);
             if root.join(".mlgym-episode").exists() {

@@ -1,18 +1,19 @@
-//! The persistent bash session protocol (see `docs/internals/shell-protocol.md`).
+//! The persistent bash session: a byte protocol over one long-lived shell (see
+//! `docs/internals/shell-protocol.md`). One round trip per command, with markers,
+//! timeouts, and respawn after the shell dies.
+//!
+//! This layer knows bytes, markers and limits. What the shell is *for* comes from the
+//! caller: the runtime sourced at start (installed by the sandbox, written by `aci`) and
+//! a [`ShellPrelude`] with the caller's variables, aliases and line model. The byte
+//! stream itself is a [`ShellTransport`] that each sandbox backend implements.
 
-pub mod line_model;
-pub mod normalize;
-pub mod process;
+pub mod prelude;
 pub mod session;
 pub mod transport;
 
+pub use prelude::{LineModel, ShellPrelude};
 pub use session::{CommandLimits, CommandOutcome, ShellSession, ShellState, TimeoutKind};
 pub use transport::{ReadResult, ShellFactory, ShellTransport};
-
-/// The bash runtime sourced into every shell: step helpers and the ACI commands.
-pub const RUNTIME_SH: &str = include_str!("runtime.sh");
-/// The lint server the runtime starts as a coprocess for `edit` and `insert`.
-pub const LINTD_PY: &str = include_str!("lintd.py");
 
 /// Errors of the shell layer.
 #[derive(Debug, thiserror::Error)]

@@ -1,8 +1,10 @@
 //! The persistent bash session: one round trip per command, timeouts, respawn.
 
-use super::line_model::MlgymLineModel;
+use super::prelude::{LineModel, ShellPrelude};
 use super::transport::{ReadResult, ShellFactory, ShellTransport};
 use super::ShellError;
+use crate::sys::quote::shell_quote;
+use crate::sys::random::{random_hex, to_hex};
 use std::time::{Duration, Instant};
 
 /// Raw output kept per command: the head and the tail; the middle of a flood is dropped
@@ -44,8 +46,6 @@ pub struct ShellState {
 pub struct CommandOutcome {
     /// Raw bytes the command printed (stdout and stderr interleaved), marker removed.
     pub raw: Vec<u8>,
-    /// Bytes dropped from the middle of a flood of output.
-    pub dropped_bytes: usize,
     /// Exit code, when the command finished normally.
     pub exit_code: Option<i32>,
     /// State after the command.
@@ -97,7 +97,7 @@ impl OutputBuffer {
         tail[start..].to_vec()
     }
 
-    fn into_bytes(self) -> (Vec<u8>, usize) {
+    fn into_bytes(self) -> Vec<u8> {
         let mut out = self.head;
         if self.dropped > 0 {
             out.extend_from_slice(
@@ -105,74 +105,60 @@ impl OutputBuffer {
             );
         }
         out.extend(self.tail);
-        (out, self.dropped)
-    }
-
-    fn len(&self) -> usize {
-        self.head.len() + self.tail.len()
+        out
     }
 }
-
-/// The aliases of MLGym's image (`ls` is `ls -F`), which agents' observations rely on.
-const MLGYM_ALIASES: &str = "alias ll='ls -alF'\nalias la='ls -A'\nalias l='ls -CF'\nalias ls='ls -F'\nshopt -s expand_aliases\n";
 
 /// A persistent bash session speaking the step protocol of
 /// `docs/internals/shell-protocol.md`.
 pub struct ShellSession {
     factory: Box<dyn ShellFactory>,
     transport: Box<dyn ShellTransport>,
-    startup: Vec<(String, String)>,
+    before_runtime: String,
+    after_runtime: String,
     nonce: String,
     seq: u64,
     lines_sent: u64,
-    model: MlgymLineModel,
+    model: Option<Box<dyn LineModel>>,
     state: ShellState,
-    restarts: u32,
 }
 
+/// The session's marker nonce. The markers only have to be unlikely in a command's own
+/// output, so without OS randomness the clock and pid are good enough (unlike grading's
+/// nonce, which guards metrics and fails closed).
 fn random_nonce() -> String {
-    let mut bytes = [0u8; 8];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        use std::io::Read;
-        let _ = f.read_exact(&mut bytes);
-    }
-    if bytes == [0u8; 8] {
+    random_hex(8).unwrap_or_else(|_| {
         let t = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
-        bytes = ((t as u64) ^ u64::from(std::process::id())).to_le_bytes();
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Quotes a string for bash as a single word.
-pub fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
+        to_hex(&((t as u64) ^ u64::from(std::process::id())).to_le_bytes())
+    })
 }
 
 impl ShellSession {
-    /// Starts a session: spawns bash, sources the runtime, applies `startup` shell
-    /// variables (MLGym's ACI defaults, then the caller's), and `cd`s to `cwd`.
+    /// Starts a session: spawns bash, runs the prelude's `before_runtime`, sources the
+    /// runtime, `cd`s to `cwd` and runs the prelude's `after_runtime` (again after every
+    /// respawn).
     pub fn start(
         factory: Box<dyn ShellFactory>,
         cwd: &str,
-        startup: Vec<(String, String)>,
+        prelude: ShellPrelude,
     ) -> Result<Self, ShellError> {
         let transport = factory.spawn().map_err(ShellError::Spawn)?;
         let mut session = Self {
             factory,
             transport,
-            startup,
+            before_runtime: prelude.before_runtime,
+            after_runtime: prelude.after_runtime,
             nonce: random_nonce(),
             seq: 0,
             lines_sent: 0,
-            model: MlgymLineModel::default(),
+            model: prelude.line_model,
             state: ShellState {
                 open_file: "n/a".into(),
                 working_dir: cwd.to_string(),
             },
-            restarts: 0,
         };
         session.initialise(cwd, false)?;
         Ok(session)
@@ -180,13 +166,7 @@ impl ShellSession {
 
     fn initialise(&mut self, cwd: &str, restore: bool) -> Result<(), ShellError> {
         self.lines_sent = 0;
-        let mut script = String::new();
-        script.push_str(
-            "WINDOW=1000; OVERLAP=2; CURRENT_LINE=0; CURRENT_FILE=; SEARCH_RESULTS=(); SEARCH_FILES=(); SEARCH_INDEX=0\n",
-        );
-        for (name, value) in &self.startup {
-            script.push_str(&format!("{name}={}\n", shell_quote(value)));
-        }
+        let mut script = self.before_runtime.clone();
         script.push_str(&format!(
             "export __MLGYM_STATE_FILE={}\nsource {}\n",
             shell_quote(&self.factory.state_file()),
@@ -196,7 +176,7 @@ impl ShellSession {
             script.push_str("source \"$__MLGYM_STATE_FILE\" >/dev/null 2>&1\n");
         }
         script.push_str(&format!("cd {} 2>/dev/null\n", shell_quote(cwd)));
-        script.push_str(MLGYM_ALIASES);
+        script.push_str(&self.after_runtime);
         self.send(script.as_bytes())?;
         // A sync step: proves the shell is up and drains anything start-up printed.
         let limits = CommandLimits {
@@ -222,11 +202,6 @@ impl ShellSession {
         &self.state
     }
 
-    /// How many times the shell was restarted after dying.
-    pub fn restarts(&self) -> u32 {
-        self.restarts
-    }
-
     /// Runs one agent action (already guarded and stripped) with MLGym's semantics.
     pub fn run(
         &mut self,
@@ -239,7 +214,16 @@ impl ShellSession {
 
     /// Records a step that the env answered without the shell (for the line model).
     pub fn note_env_step(&mut self) {
-        self.model.after_env_step();
+        if let Some(model) = self.model.as_mut() {
+            model.after_env_step();
+        }
+    }
+
+    /// Advances the line model past a step that reached the shell.
+    fn note_shell_step(&mut self, action: &str, ran: bool) {
+        if let Some(model) = self.model.as_mut() {
+            model.after_shell_step(action, ran);
+        }
     }
 
     fn round_trip(
@@ -254,12 +238,9 @@ impl ShellSession {
         let head = format!("__mlgym_pre {seq} <<'{delim}'\n{action}\n{delim}\n");
         let head_lines = head.bytes().filter(|b| *b == b'\n').count() as u64;
         let eval_line_unpadded = self.lines_sent + head_lines + 1;
-        let pad = if model_lines {
-            self.model
-                .eval_line(action)
-                .saturating_sub(eval_line_unpadded)
-        } else {
-            0
+        let pad = match (&self.model, model_lines) {
+            (Some(model), true) => model.eval_line(action).saturating_sub(eval_line_unpadded),
+            _ => 0,
         };
         let mut bytes = head.into_bytes();
         bytes.extend(std::iter::repeat_n(b'\n', pad as usize));
@@ -276,11 +257,10 @@ impl ShellSession {
             let status = self.transport.exit_status();
             self.respawn()?;
             if model_lines {
-                self.model.after_shell_step(action, false);
+                self.note_shell_step(action, false);
             }
             return Ok(CommandOutcome {
                 raw: format!("(could not send the command: {err})").into_bytes(),
-                dropped_bytes: 0,
                 exit_code: None,
                 state: self.state.clone(),
                 timed_out: None,
@@ -330,12 +310,11 @@ impl ShellSession {
                         .unwrap_or(-1);
                     self.respawn()?;
                     if model_lines {
-                        self.model.after_shell_step(action, true);
+                        self.note_shell_step(action, true);
                     }
-                    let (raw, dropped) = out.into_bytes();
+                    let raw = out.into_bytes();
                     return Ok(CommandOutcome {
                         raw,
-                        dropped_bytes: dropped,
                         exit_code: None,
                         state: self.state.clone(),
                         timed_out,
@@ -347,16 +326,15 @@ impl ShellSession {
                     last_output = Instant::now();
                     let scan_len = n + marker.len() + 256;
                     out.push(&buf[..n]);
-                    if let Some(done) = self.try_finish(&mut out, &marker, scan_len)? {
-                        let (raw, dropped) = out.into_bytes();
+                    if let Some(done) = try_finish(&mut out, &marker, scan_len) {
+                        let raw = out.into_bytes();
                         let ran = done.ran;
                         self.state = done.state.clone();
                         if model_lines {
-                            self.model.after_shell_step(action, ran);
+                            self.note_shell_step(action, ran);
                         }
                         return Ok(CommandOutcome {
                             raw,
-                            dropped_bytes: dropped,
                             exit_code: Some(done.code),
                             state: done.state,
                             timed_out,
@@ -368,12 +346,11 @@ impl ShellSession {
             }
         }
         if model_lines {
-            self.model.after_shell_step(action, true);
+            self.note_shell_step(action, true);
         }
-        let (raw, dropped) = out.into_bytes();
+        let raw = out.into_bytes();
         Ok(CommandOutcome {
             raw,
-            dropped_bytes: dropped,
             exit_code: None,
             state: self.state.clone(),
             timed_out,
@@ -382,67 +359,47 @@ impl ShellSession {
         })
     }
 
-    /// Looks for the complete marker near the end of the output; when found, reads the
-    /// trailer and strips it from the buffer.
-    fn try_finish(
-        &mut self,
-        out: &mut OutputBuffer,
-        marker: &[u8],
-        scan_len: usize,
-    ) -> Result<Option<Finished>, ShellError> {
-        let recent = out.recent(scan_len.max(marker.len() + 4096));
-        let Some(pos) = find(&recent, marker) else {
-            return Ok(None);
-        };
-        let after = &recent[pos + marker.len()..];
-        let Some(end) = find(after, b"\x1e\n") else {
-            return Ok(None);
-        };
-        let trailer = String::from_utf8_lossy(&after[..end]).into_owned();
-        // Strip the marker (and the newline the runtime prints before it) from the output.
-        let remove = recent.len() - pos;
-        truncate_end(out, remove);
-        let mut parts = trailer.split('\x1f');
-        let code_field = parts.next().unwrap_or("");
-        let (code, ran) = match code_field.strip_prefix('!') {
-            Some(c) => (c.parse().unwrap_or(-1), false),
-            None => (code_field.parse().unwrap_or(-1), true),
-        };
-        let working_dir = parts.next().unwrap_or("").to_string();
-        let open_file = parts.next().unwrap_or("").to_string();
-        let open_file = if open_file.is_empty() {
-            "n/a".to_string()
-        } else {
-            open_file
-        };
-        Ok(Some(Finished {
-            code,
-            ran,
-            state: ShellState {
-                open_file,
-                working_dir,
-            },
-        }))
-    }
-
     fn respawn(&mut self) -> Result<(), ShellError> {
-        self.restarts += 1;
         self.transport = self.factory.spawn().map_err(ShellError::Spawn)?;
         let cwd = self.state.working_dir.clone();
         self.initialise(&cwd, true)?;
         // The respawned shell reports its own state on the sync step.
         Ok(())
     }
+}
 
-    /// Kills everything the shell started (not the shell).
-    pub fn interrupt(&mut self) -> usize {
-        self.transport.kill_descendants().unwrap_or(0)
-    }
-
-    /// Kills the shell and everything under it.
-    pub fn terminate(&mut self) {
-        self.transport.terminate();
-    }
+/// Looks for the complete marker near the end of the output; when found, reads the
+/// trailer and strips it from the buffer.
+fn try_finish(out: &mut OutputBuffer, marker: &[u8], scan_len: usize) -> Option<Finished> {
+    let recent = out.recent(scan_len.max(marker.len() + 4096));
+    let pos = find(&recent, marker)?;
+    let after = &recent[pos + marker.len()..];
+    let end = find(after, b"\x1e\n")?;
+    let trailer = String::from_utf8_lossy(&after[..end]).into_owned();
+    // Strip the marker (and the newline the runtime prints before it) from the output.
+    let remove = recent.len() - pos;
+    truncate_end(out, remove);
+    let mut parts = trailer.split('\x1f');
+    let code_field = parts.next().unwrap_or("");
+    let (code, ran) = match code_field.strip_prefix('!') {
+        Some(c) => (c.parse().unwrap_or(-1), false),
+        None => (code_field.parse().unwrap_or(-1), true),
+    };
+    let working_dir = parts.next().unwrap_or("").to_string();
+    let open_file = parts.next().unwrap_or("").to_string();
+    let open_file = if open_file.is_empty() {
+        "n/a".to_string()
+    } else {
+        open_file
+    };
+    Some(Finished {
+        code,
+        ran,
+        state: ShellState {
+            open_file,
+            working_dir,
+        },
+    })
 }
 
 struct Finished {
@@ -473,11 +430,58 @@ fn truncate_end(out: &mut OutputBuffer, mut n: usize) {
     } else if out.tail.back() == Some(&b'\n') {
         out.tail.pop_back();
     }
-    let _ = out.len();
 }
 
 impl Drop for ShellSession {
     fn drop(&mut self) {
         self.transport.terminate();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flood_keeps_head_and_tail_and_says_how_much_was_dropped() {
+        let mut out = OutputBuffer::new();
+        out.push(&vec![b'h'; RAW_HEAD_LIMIT]);
+        out.push(&vec![b'm'; 1000]);
+        out.push(&vec![b't'; RAW_TAIL_LIMIT]);
+        assert_eq!(out.dropped, 1000);
+        assert_eq!(out.recent(3), b"ttt");
+        let bytes = out.into_bytes();
+        let note = b"\n[... 1000 bytes of output omitted ...]\n";
+        assert_eq!(bytes.len(), RAW_HEAD_LIMIT + note.len() + RAW_TAIL_LIMIT);
+        assert_eq!(&bytes[RAW_HEAD_LIMIT..RAW_HEAD_LIMIT + note.len()], note);
+    }
+
+    #[test]
+    fn the_marker_is_found_across_reads_and_stripped() {
+        let marker = b"\x1eMLGYM:abc:7:";
+        let mut out = OutputBuffer::new();
+        out.push(b"hello\n\x1eMLGYM:ab");
+        assert!(try_finish(&mut out, marker, 64).is_none());
+        out.push(b"c:7:0\x1f/work\x1f\x1e\n");
+        let done = try_finish(&mut out, marker, 64).expect("complete marker");
+        assert_eq!(done.code, 0);
+        assert!(done.ran);
+        assert_eq!(done.state.working_dir, "/work");
+        assert_eq!(done.state.open_file, "n/a");
+        assert_eq!(out.into_bytes(), b"hello");
+    }
+
+    #[test]
+    fn a_failed_check_is_reported_as_not_run() {
+        let marker = b"\x1eMLGYM:n:1:";
+        let mut out = OutputBuffer::new();
+        out.push(b"syntax error\n\x1eMLGYM:n:1:!2\x1f/w\x1f/w/f.py\x1e\n");
+        let done = try_finish(&mut out, marker, 128).expect("complete marker");
+        assert_eq!((done.code, done.ran), (2, false));
+        assert_eq!(done.state.open_file, "/w/f.py");
+        // A marker of another step (or nonce) is output, not a trailer.
+        let mut other = OutputBuffer::new();
+        other.push(b"\x1eMLGYM:n:2:0\x1f/w\x1f\x1e\n");
+        assert!(try_finish(&mut other, marker, 128).is_none());
     }
 }

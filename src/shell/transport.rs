@@ -13,6 +13,18 @@ pub enum ReadResult {
     Eof,
 }
 
+impl ReadResult {
+    /// Converts what [`crate::sys::poll::poll_read`] returns: `None` is a timeout,
+    /// `Some(0)` the end of the stream.
+    pub fn from_polled(polled: Option<usize>) -> Self {
+        match polled {
+            None => Self::Timeout,
+            Some(0) => Self::Eof,
+            Some(n) => Self::Data(n),
+        }
+    }
+}
+
 /// A bidirectional byte stream to one bash process, plus process control.
 pub trait ShellTransport: Send {
     /// Writes all bytes to the shell's stdin.
@@ -25,8 +37,6 @@ pub trait ShellTransport: Send {
     fn terminate(&mut self);
     /// The shell's exit status once it has exited.
     fn exit_status(&mut self) -> Option<i32>;
-    /// A short description for error messages.
-    fn describe(&self) -> String;
 }
 
 /// Starts new shells for a session: the first one and any respawn.

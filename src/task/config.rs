@@ -1,4 +1,5 @@
-//! MLGym's task and dataset YAML schema (reference §1.5), plus our extensions.
+//! MLGym's task and dataset YAML schema, plus our extensions: `metrics` (docs/scoring.md)
+//! and `resources` (docs/containers.md).
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

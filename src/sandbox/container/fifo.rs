@@ -4,8 +4,9 @@
 //! engine's attach proxy is not in the path. Only for engines on this host (bind mounts
 //! need that anyway). The FIFOs are root-only: the agent cannot open them by path.
 
-use crate::shell::process::poll_read;
 use crate::shell::ReadResult;
+use crate::sys::poll::poll_read;
+use crate::sys::random::random_u32;
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsRawFd;
@@ -40,10 +41,11 @@ impl FifoLink {
     /// Creates a pair in `host_dir`; returns the link and the pair's names in the dir.
     pub fn create(host_dir: &std::path::Path) -> std::io::Result<(Self, String, String)> {
         let k = FIFOS.fetch_add(1, Ordering::Relaxed);
+        // pid and counter make the name unique; the random part is belt and braces.
         let tag = format!(
             "{}-{k}-{:08x}",
             std::process::id(),
-            super::reaper::random_u32()
+            random_u32().unwrap_or(0)
         );
         let (in_name, out_name) = (format!("in-{tag}"), format!("out-{tag}"));
         let in_path = host_dir.join(&in_name);
@@ -109,7 +111,7 @@ impl FifoLink {
     pub fn read(&mut self, buf: &mut [u8], wait: Duration) -> std::io::Result<ReadResult> {
         match poll_read(&mut self.output, buf, wait) {
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(ReadResult::Timeout),
-            other => other,
+            other => other.map(ReadResult::from_polled),
         }
     }
 

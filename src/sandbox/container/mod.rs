@@ -18,9 +18,13 @@ pub use engine::{Engine, EngineKind};
 pub use scripts::{KILL_AGENT_PROCESSES_SH, KILL_TREE_SH};
 
 use super::exec::{ExecOutput, ExecRequest};
-use super::local::{refill_dir, remove_tree};
+use super::fs::{refill_dir, remove_tree};
 use super::{Sandbox, SandboxError};
-use crate::shell::{ShellFactory, ShellTransport, LINTD_PY, RUNTIME_SH};
+use crate::aci::runtime::RUNTIME_FILES;
+use crate::settings::{Settings, ShellLink};
+use crate::shell::{ShellFactory, ShellTransport};
+use crate::sys::dirs::container_hosts_dir;
+use crate::sys::random::random_u32;
 use bollard::models::{ContainerCreateBody, DeviceMapping, DeviceRequest, HostConfig};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
@@ -98,11 +102,12 @@ pub struct ContainerConfig {
 }
 
 impl ContainerConfig {
-    /// Defaults for `engine`: the `mlgym-agent:latest` image, no network.
+    /// Defaults for `engine`: the image of `MLGYM_IMAGE` (default `mlgym-agent:latest`),
+    /// no network.
     pub fn new(engine: EngineKind) -> Self {
         Self {
             engine,
-            image: std::env::var("MLGYM_IMAGE").unwrap_or_else(|_| "mlgym-agent:latest".into()),
+            image: Settings::from_env().image,
             network: None,
             memory_bytes: None,
             cpus: None,
@@ -116,6 +121,14 @@ impl ContainerConfig {
 }
 
 static CONTAINERS: AtomicU64 = AtomicU64::new(0);
+
+/// Sets `key` in an engine-style environment (`KEY=value` entries), replacing any
+/// earlier value so the engine never sees the key twice.
+fn set_env(env: &mut Vec<String>, key: &str, value: &str) {
+    let prefix = format!("{key}=");
+    env.retain(|e| !e.starts_with(&prefix));
+    env.push(format!("{prefix}{value}"));
+}
 
 fn api(action: &'static str) -> impl FnOnce(bollard::errors::Error) -> ContainerError {
     move |source| ContainerError::Api { action, source }
@@ -158,7 +171,6 @@ pub fn gpu_host_config(kind: EngineKind, gpus: &[String], host: &mut HostConfig)
 pub struct ContainerSandbox {
     engine: Engine,
     id: String,
-    name: String,
     root: PathBuf,
     host_workspace: PathBuf,
     env: Vec<String>,
@@ -183,16 +195,13 @@ impl ContainerSandbox {
     pub fn create_fresh(config: &ContainerConfig) -> Result<Self, SandboxError> {
         let engine = Engine::connect(config.engine).map_err(sandbox_err)?;
         reaper::reap_once(&engine);
-        // SAFETY: getuid has no preconditions.
-        let uid = unsafe { libc::getuid() };
         let n = CONTAINERS.fetch_add(1, Ordering::Relaxed);
         let pid = std::process::id();
-        let suffix = format!("{:08x}", reaper::random_u32());
+        // Uniqueness comes from pid and counter; the random part only keeps names of
+        // a recycled pid apart, so zeros are an acceptable fallback.
+        let suffix = format!("{:08x}", random_u32().unwrap_or(0));
         let name = format!("mlgym-{pid}-{n}-{suffix}");
-        let root = std::env::temp_dir()
-            .join(format!("mlgym-{uid}"))
-            .join("containers")
-            .join(&name);
+        let root = container_hosts_dir().join(&name);
         let host_workspace = root.join("workspace");
         for dir in [&host_workspace, &root.join("io")] {
             std::fs::create_dir_all(dir).map_err(|source| SandboxError::Io {
@@ -256,13 +265,11 @@ impl ContainerSandbox {
             format!("MLGYM_RUNTIME_DIR={RUNTIME_DIR}"),
         ];
         for (k, v) in &config.env {
-            env.retain(|e| !e.starts_with(&format!("{k}=")));
-            env.push(format!("{k}={v}"));
+            set_env(&mut env, k, v);
         }
         let mut sandbox = Self {
             engine,
             id,
-            name,
             root,
             host_workspace,
             env,
@@ -290,11 +297,15 @@ impl ContainerSandbox {
             .map_err(sandbox_err)?
             .map_err(api("starting"))
             .map_err(sandbox_err)?;
-        let archive = tarball::files(&[
-            ("opt/mlgym/runtime.sh", RUNTIME_SH.as_bytes(), 0o644),
-            ("opt/mlgym/lintd.py", LINTD_PY.as_bytes(), 0o644),
-        ])
-        .map_err(|e| sandbox_err(ContainerError::Setup(e.to_string())))?;
+        let paths = RUNTIME_FILES
+            .map(|(name, _)| format!("{}/{name}", RUNTIME_DIR.trim_start_matches('/')));
+        let files: Vec<(&str, &[u8], u32)> = paths
+            .iter()
+            .zip(RUNTIME_FILES)
+            .map(|(path, (_, text))| (path.as_str(), text.as_bytes(), 0o644))
+            .collect();
+        let archive = tarball::files(&files)
+            .map_err(|e| sandbox_err(ContainerError::Setup(e.to_string())))?;
         self.upload("/", archive)?;
         let out = self.root_exec(&["/bin/bash", "-c", scripts::SETUP_SH], Vec::new())?;
         if out.status != 0 {
@@ -312,10 +323,11 @@ impl ContainerSandbox {
             self.agent_ids = (u, g);
         }
         self.setpriv = it.next() == Some(1);
-        if self.setpriv && std::env::var_os("MLGYM_NO_STANDBY_SHELL").is_none() {
+        let settings = Settings::from_env();
+        if self.setpriv && settings.standby_shell {
             self.standby = Some(Default::default());
         }
-        if std::env::var("MLGYM_SHELL_LINK").as_deref() != Ok("attach") {
+        if settings.shell_link == ShellLink::Fifo {
             self.fifo_dir = Some((self.root.join("io"), FIFO_DIR.to_string()));
         }
         chown_tree(&self.host_workspace, self.agent_ids, false);
@@ -485,8 +497,7 @@ impl Sandbox for ContainerSandbox {
             if k == "PATH" || k == "HOME" {
                 continue; // host paths mean nothing in the container
             }
-            env.retain(|e| !e.starts_with(&format!("{k}=")));
-            env.push(format!("{k}={v}"));
+            set_env(&mut env, k, v);
         }
         exec::run_collect(
             &self.engine,
@@ -512,10 +523,6 @@ impl Sandbox for ContainerSandbox {
         reaper::untrack(&self.id);
         remove_tree(&self.root);
     }
-
-    fn describe(&self) -> String {
-        format!("{} container {}", self.engine.kind.name(), self.name)
-    }
 }
 
 /// Removes a container and its anonymous volumes, whatever state it is in.
@@ -535,5 +542,18 @@ pub fn remove_container(engine: &Engine, id: &str) -> bool {
 impl Drop for ContainerSandbox {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_env_replaces_instead_of_duplicating() {
+        let mut env = vec!["PATH=/bin".to_string(), "PATHX=1".to_string()];
+        set_env(&mut env, "PATH", "/usr/bin");
+        set_env(&mut env, "NEW", "a=b");
+        assert_eq!(env, ["PATHX=1", "PATH=/usr/bin", "NEW=a=b"]);
     }
 }

@@ -30,10 +30,47 @@ impl PoolKey {
     }
 }
 
+/// The ready containers of one kind, how many are wanted, and how many are on their way.
 struct Shelf {
     ready: Vec<ContainerSandbox>,
     target: usize,
     filling: usize,
+}
+
+impl Shelf {
+    fn new(target: usize) -> Self {
+        Self {
+            ready: Vec::new(),
+            target,
+            filling: 0,
+        }
+    }
+
+    /// How many more must be started to reach the target; counts them as on their way.
+    fn start_filling(&mut self) -> usize {
+        let missing = self.target.saturating_sub(self.ready.len() + self.filling);
+        self.filling += missing;
+        missing
+    }
+
+    /// One creation finished: keeps the container if it is still wanted, else hands it
+    /// back (dropping it removes it).
+    fn finish_one(&mut self, made: Option<ContainerSandbox>) -> Option<ContainerSandbox> {
+        self.filling = self.filling.saturating_sub(1);
+        match made {
+            Some(sandbox) if self.ready.len() < self.target => {
+                self.ready.push(sandbox);
+                None
+            }
+            other => other,
+        }
+    }
+}
+
+/// The shelf for `key`, created with the default target on first use.
+fn shelf<'a>(map: &'a mut HashMap<PoolKey, Shelf>, key: &PoolKey) -> &'a mut Shelf {
+    map.entry(key.clone())
+        .or_insert_with(|| Shelf::new(default_target()))
 }
 
 static POOL: OnceLock<Mutex<HashMap<PoolKey, Shelf>>> = OnceLock::new();
@@ -43,26 +80,14 @@ fn pool() -> &'static Mutex<HashMap<PoolKey, Shelf>> {
 }
 
 fn default_target() -> usize {
-    std::env::var("MLGYM_CONTAINER_POOL")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    crate::settings::Settings::from_env().container_pool
 }
 
 /// Starts background creation until the shelf holds its target.
 fn refill(key: PoolKey, config: ContainerConfig) {
     let missing = {
         let Ok(mut map) = pool().lock() else { return };
-        let shelf = map.entry(key.clone()).or_insert_with(|| Shelf {
-            ready: Vec::new(),
-            target: default_target(),
-            filling: 0,
-        });
-        let missing = shelf
-            .target
-            .saturating_sub(shelf.ready.len() + shelf.filling);
-        shelf.filling += missing;
-        missing
+        shelf(&mut map, &key).start_filling()
     };
     for _ in 0..missing {
         let key = key.clone();
@@ -72,16 +97,7 @@ fn refill(key: PoolKey, config: ContainerConfig) {
             // Not wanted any more (drained or shrunk meanwhile): dropping removes it.
             let _unwanted = match pool().lock() {
                 Ok(mut map) => match map.get_mut(&key) {
-                    Some(shelf) => {
-                        shelf.filling = shelf.filling.saturating_sub(1);
-                        match made {
-                            Some(sandbox) if shelf.ready.len() < shelf.target => {
-                                shelf.ready.push(sandbox);
-                                None
-                            }
-                            other => other,
-                        }
-                    }
+                    Some(shelf) => shelf.finish_one(made),
                     None => made,
                 },
                 Err(_) => made,
@@ -95,12 +111,7 @@ pub fn take(config: &ContainerConfig) -> Option<ContainerSandbox> {
     let key = PoolKey::of(config)?;
     let taken = {
         let mut map = pool().lock().ok()?;
-        let shelf = map.entry(key.clone()).or_insert_with(|| Shelf {
-            ready: Vec::new(),
-            target: default_target(),
-            filling: 0,
-        });
-        shelf.ready.pop()
+        shelf(&mut map, &key).ready.pop()
     };
     refill(key, config.clone());
     // A pooled container can have died meanwhile (removed by hand, engine restart).
@@ -113,12 +124,7 @@ pub fn prewarm(config: &ContainerConfig, n: usize) -> usize {
         return 0;
     };
     if let Ok(mut map) = pool().lock() {
-        let shelf = map.entry(key.clone()).or_insert_with(|| Shelf {
-            ready: Vec::new(),
-            target: n,
-            filling: 0,
-        });
-        shelf.target = n;
+        shelf(&mut map, &key).target = n;
     }
     refill(key.clone(), config.clone());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
@@ -165,4 +171,39 @@ pub fn drain() -> usize {
     let n = all.len();
     drop(all); // Drop stops and removes each
     n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shelf_starts_only_what_is_missing() {
+        let mut shelf = Shelf::new(3);
+        assert_eq!(shelf.start_filling(), 3);
+        // Nothing more while the first three are on their way.
+        assert_eq!(shelf.start_filling(), 0);
+        // A failed creation frees its slot, and the next refill starts one again.
+        assert!(shelf.finish_one(None).is_none());
+        assert_eq!(shelf.filling, 2);
+        assert_eq!(shelf.start_filling(), 1);
+        // Draining (target 0) never goes below zero.
+        shelf.target = 0;
+        for _ in 0..5 {
+            assert!(shelf.finish_one(None).is_none());
+        }
+        assert_eq!(shelf.filling, 0);
+        assert_eq!(shelf.start_filling(), 0);
+    }
+
+    #[test]
+    fn gpu_and_create_only_configs_are_never_pooled() {
+        let mut config = ContainerConfig::new(super::super::EngineKind::Docker);
+        assert!(PoolKey::of(&config).is_some());
+        config.gpus = vec!["0".into()];
+        assert!(PoolKey::of(&config).is_none());
+        config.gpus.clear();
+        config.start = false;
+        assert!(PoolKey::of(&config).is_none());
+    }
 }

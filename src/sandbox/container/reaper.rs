@@ -6,7 +6,9 @@
 use super::engine::Engine;
 use super::runtime::block_on;
 use super::{remove_container, OWNER_LABEL, OWNER_VALUE};
-use crate::sandbox::local::remove_tree;
+use crate::sandbox::fs::remove_tree;
+use crate::sys::dirs::container_hosts_dir;
+use crate::sys::proc::pid_start_time;
 use bollard::query_parameters::ListContainersOptionsBuilder;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -20,28 +22,11 @@ fn live() -> &'static Mutex<HashMap<String, (Engine, PathBuf)>> {
     LIVE.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
-/// A random number from the OS (for unique names).
-pub fn random_u32() -> u32 {
-    let mut b = [0u8; 4];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        use std::io::Read;
-        let _ = f.read_exact(&mut b);
-    }
-    u32::from_le_bytes(b)
-}
-
 /// This host's name, as stored in the labels.
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_default()
-}
-
-/// Start time (clock ticks since boot) of a process; `None` when it does not exist.
-pub fn pid_start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 2..];
-    after.split_whitespace().nth(19)?.parse().ok()
 }
 
 /// The labels that name this process as the owner.
@@ -146,11 +131,7 @@ pub fn reap(engine: &Engine) -> usize {
 /// Removes host folders of containers whose owner process is gone (their containers may
 /// already be gone too, e.g. removed by hand); returns how many.
 pub fn sweep_host_folders() -> usize {
-    // SAFETY: getuid has no preconditions.
-    let uid = unsafe { libc::getuid() };
-    let dir = std::env::temp_dir()
-        .join(format!("mlgym-{uid}"))
-        .join("containers");
+    let dir = container_hosts_dir();
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return 0;
     };

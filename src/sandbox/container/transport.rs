@@ -8,8 +8,9 @@ use super::exec::{create_and_start, run_collect, ExecCall, KILL_TIMEOUT};
 use super::fifo::FifoLink;
 use super::runtime::{block_on, spawn};
 use super::{ContainerError, KILL_AGENT_PROCESSES_SH};
-use crate::shell::session::shell_quote;
 use crate::shell::{ReadResult, ShellTransport};
+use crate::sys::quote::shell_quote;
+use crate::sys::random::random_u32;
 use bollard::container::LogOutput;
 use bollard::exec::StartExecResults;
 use futures_util::StreamExt;
@@ -470,7 +471,10 @@ impl ShellTransport for ExecShellTransport {
         // as the agent reaches every other agent process in the container, then `$$`.
         // The acknowledgement comes after every SIGKILL was sent, so the next shell
         // cannot be hit by them; the old shell can then only run `kill $$`.
-        let ack = format!("__mlgym_killed_{:08x}", super::reaper::random_u32());
+        // The agent could print a guessable acknowledgement early; a random one it
+        // cannot (zeros only if the OS has no randomness, then the exec path still runs
+        // whenever the shell does not answer).
+        let ack = format!("__mlgym_killed_{:08x}", random_u32().unwrap_or(0));
         let line = format!("\nkill -9 -1; echo {ack}; kill -9 $$\n");
         let done = self.link.write_all(line.as_bytes()).is_ok()
             && self.wait_for(ack.as_bytes(), TERMINATE_WAIT);
@@ -488,19 +492,5 @@ impl ShellTransport for ExecShellTransport {
             return None;
         }
         inspect.exit_code.map(|c| c as i32)
-    }
-
-    fn describe(&self) -> String {
-        let via = if matches!(self.link, Link::Fifo(_)) {
-            "fifo"
-        } else {
-            "attach"
-        };
-        format!(
-            "bash (pid {}, {via}) in {} container {}",
-            self.pid,
-            self.engine.kind.name(),
-            &self.spec.container[..self.spec.container.len().min(12)]
-        )
     }
 }

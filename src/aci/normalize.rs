@@ -1,4 +1,4 @@
-//! MLGym's observation normalisation, reproduced exactly (reference §2.1).
+//! MLGym's observation normalisation, reproduced exactly (docs/internals/shell-protocol.md).
 //!
 //! Byte-identical observations depend on every detail here: lossy decoding with
 //! `\xNN` escapes, Python's `splitlines` break set, dropping empty lines and tqdm

@@ -68,6 +68,20 @@ impl MlgymLineModel {
     }
 }
 
+impl crate::shell::LineModel for MlgymLineModel {
+    fn eval_line(&self, action: &str) -> u64 {
+        MlgymLineModel::eval_line(self, action)
+    }
+
+    fn after_shell_step(&mut self, action: &str, ran: bool) {
+        MlgymLineModel::after_shell_step(self, action, ran);
+    }
+
+    fn after_env_step(&mut self) {
+        MlgymLineModel::after_env_step(self);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,5 +95,20 @@ mod tests {
         m.after_shell_step("python extra.py", true);
         let a3 = "cat << EOF\nline one\nline two\nEOF";
         assert_eq!(m.eval_line(a3), 152);
+    }
+
+    #[test]
+    fn lineno_after_a_failed_check_and_a_malformed_edit() {
+        // The worked example of docs/internals/shell-protocol.md, "MLGym line model".
+        let mut m = MlgymLineModel::default();
+        assert_eq!(m.eval_line("echo $LINENO"), 125);
+        m.after_shell_step("echo $LINENO", true);
+        assert_eq!(m.next_check, 135);
+        m.after_shell_step("echo (", false);
+        assert_eq!(m.next_check, 145);
+        m.after_env_step();
+        assert_eq!(m.next_check, 151);
+        // `cd /nonexistent` is the second line of the action: line 157.
+        assert_eq!(m.eval_line("echo a\ncd /nonexistent") + 1, 157);
     }
 }

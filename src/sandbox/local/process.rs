@@ -1,9 +1,11 @@
-//! A shell transport over a child process's pipes (the local backend).
+//! The local backend's shell transport: a bash child process and its pipes.
 
-use super::transport::{ReadResult, ShellTransport};
+use crate::shell::{ReadResult, ShellTransport};
+use crate::sys::poll::poll_read;
+use crate::sys::proc::{exit_code, kill_tree, kill_tree_and_group};
 use std::fs::File;
-use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::io::Write;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -95,32 +97,6 @@ impl ProcessTransport {
     }
 }
 
-/// Waits up to `wait` for `file` to be readable, then reads once.
-pub fn poll_read(file: &mut File, buf: &mut [u8], wait: Duration) -> std::io::Result<ReadResult> {
-    let mut pfd = libc::pollfd {
-        fd: file.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    let millis = wait.as_millis().min(i32::MAX as u128) as i32;
-    // SAFETY: pfd is a valid pollfd for the duration of the call.
-    let ready = unsafe { libc::poll(&mut pfd, 1, millis) };
-    if ready < 0 {
-        let err = std::io::Error::last_os_error();
-        if err.kind() == std::io::ErrorKind::Interrupted {
-            return Ok(ReadResult::Timeout);
-        }
-        return Err(err);
-    }
-    if ready == 0 {
-        return Ok(ReadResult::Timeout);
-    }
-    match file.read(buf)? {
-        0 => Ok(ReadResult::Eof),
-        n => Ok(ReadResult::Data(n)),
-    }
-}
-
 impl ShellTransport for ProcessTransport {
     fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.stdin.write_all(bytes)?;
@@ -128,7 +104,7 @@ impl ShellTransport for ProcessTransport {
     }
 
     fn read(&mut self, buf: &mut [u8], wait: Duration) -> std::io::Result<ReadResult> {
-        poll_read(&mut self.output, buf, wait)
+        poll_read(&mut self.output, buf, wait).map(ReadResult::from_polled)
     }
 
     fn kill_descendants(&mut self) -> std::io::Result<usize> {
@@ -136,26 +112,15 @@ impl ShellTransport for ProcessTransport {
     }
 
     fn terminate(&mut self) {
-        kill_tree(self.child.id() as i32, true);
-        // SAFETY: signalling our own child's process group.
-        unsafe {
-            libc::kill(-(self.child.id() as i32), libc::SIGKILL);
-        }
+        kill_tree_and_group(self.child.id() as i32);
         let _ = self.child.wait();
     }
 
     fn exit_status(&mut self) -> Option<i32> {
         match self.child.try_wait() {
-            Ok(Some(status)) => Some(status.code().unwrap_or_else(|| {
-                use std::os::unix::process::ExitStatusExt;
-                128 + status.signal().unwrap_or(0)
-            })),
+            Ok(Some(status)) => Some(exit_code(status)),
             _ => None,
         }
-    }
-
-    fn describe(&self) -> String {
-        format!("local bash (pid {})", self.child.id())
     }
 }
 
@@ -253,71 +218,4 @@ fn spawn_from_long_lived_thread(cmd: Command) -> std::io::Result<Child> {
     reply_rx
         .recv()
         .map_err(|_| std::io::Error::other("spawner thread is gone"))?
-}
-
-/// Every process whose parent chain leads to `root`, found by one scan of /proc.
-pub fn descendants(root: i32) -> Vec<i32> {
-    let mut parents: Vec<(i32, i32)> = Vec::new();
-    if let Ok(entries) = std::fs::read_dir("/proc") {
-        for entry in entries.flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<i32>().ok())
-            else {
-                continue;
-            };
-            if let Some(ppid) = read_ppid(pid) {
-                parents.push((pid, ppid));
-            }
-        }
-    }
-    let mut found = vec![root];
-    let mut i = 0;
-    while i < found.len() {
-        let parent = found[i];
-        found.extend(
-            parents
-                .iter()
-                .filter(|(_, pp)| *pp == parent)
-                .map(|(p, _)| *p),
-        );
-        i += 1;
-    }
-    found.remove(0);
-    found
-}
-
-fn read_ppid(pid: i32) -> Option<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name is in parentheses and may contain spaces: parse after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// Kills every descendant of `root` (and `root` itself when `include_root`), repeating
-/// until none is left, since a dying child may fork. Returns how many were signalled.
-pub fn kill_tree(root: i32, include_root: bool) -> usize {
-    let mut total = 0;
-    for _ in 0..20 {
-        let pids = descendants(root);
-        if pids.is_empty() {
-            break;
-        }
-        for pid in &pids {
-            // SAFETY: sending a signal has no memory-safety preconditions.
-            unsafe {
-                libc::kill(*pid, libc::SIGKILL);
-            }
-        }
-        total += pids.len();
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    if include_root {
-        // SAFETY: as above.
-        unsafe {
-            libc::kill(root, libc::SIGKILL);
-        }
-    }
-    total
 }

@@ -1,7 +1,7 @@
 """mlgym-rs lint server for the shell runtime's `edit` and `insert`.
 
-Started by runtime.sh with the session's `python3`; it reads requests on stdin and
-answers on stdout, one request at a time:
+Started by the runtime's lint client (lint.sh) with the session's `python3`; it reads
+requests on stdin and answers on stdout, one request at a time:
 
     B<TAB><path>                          lint <path> now and remember the result
     A<TAB><start><TAB><end><TAB><n><TAB><path>
