@@ -144,26 +144,36 @@ def as_float(text: str | None) -> float | None:
 # --------------------------------------------------------------------------- .traj files
 
 
+def read_json_object(
+    path: str | os.PathLike[str], what: str, error: type[Exception], expected: str = ""
+) -> dict[str, Any]:
+    """A JSON file that must hold an object; ``error`` names the file and what went wrong
+    (``what`` says what the file is, ``expected`` what its object should hold)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as err:
+        raise error(f"{p}: cannot read {what}: {err.strerror or err}") from err
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise error(
+            f"{p}: malformed {what}: {err.msg} (line {err.lineno}, column {err.colno})"
+        ) from err
+    if not isinstance(data, dict):
+        raise error(
+            f"{p}: malformed {what}: expected a JSON object{expected}, got {type(data).__name__}"
+        )
+    return data
+
+
 def load_traj(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The whole ``.traj`` as a dict.
 
     Raises :class:`~mlgym.errors.TrajectoryError` naming the file when it cannot be
     read, is not JSON, or is not a JSON object.
     """
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as err:
-        raise TrajectoryError(f"{p}: cannot read trajectory: {err.strerror or err}") from err
-    try:
-        traj = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise TrajectoryError(
-            f"{p}: malformed trajectory: {err.msg} (line {err.lineno}, column {err.colno})"
-        ) from err
-    if not isinstance(traj, dict):
-        raise TrajectoryError(f"{p}: malformed trajectory: expected a JSON object")
-    return traj
+    return read_json_object(path, "trajectory", TrajectoryError)
 
 
 def read_traj_info(path: str | os.PathLike[str], max_bytes: int = 1 << 20) -> dict[str, Any] | None:

@@ -21,7 +21,7 @@ from mlgym.scoring.results import (
     parse_run_name,
 )
 
-# Exit status -> the categories it counts in (reference §1.16).
+# Exit status -> the categories it counts in (docs/scoring.md, exit statuses).
 EXIT_STATUS_CATEGORIES: dict[str, tuple[str, ...]] = {
     "submitted": ("Success",),
     "autosubmission (max_steps)": ("Max Steps",),

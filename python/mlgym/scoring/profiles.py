@@ -1,6 +1,6 @@
 """Performance ratios, performance profiles and the area under them (AUP).
 
-Definitions follow the MLGym paper's scoring (reference §1.16):
+Definitions follow the MLGym paper's scoring (docs/scoring.md):
 
 * A solver (a model or the baseline) is *feasible* on a task when its score is a
   number, is not negative, and is at least as good as the baseline.

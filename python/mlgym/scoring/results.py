@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-import json
 import math
 import os
 from collections.abc import Iterable, Iterator
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mlgym.errors import ScoringError
-from mlgym.runs import RunName
+from mlgym.runs import RunName, read_json_object
 from mlgym.runs import parse_run_name as _parse_run_name
 
 RESULTS_FILE = "results.json"
@@ -91,21 +90,7 @@ def load_results(path: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], di
     not shaped like ``{"agent": [{...}, ...], "baseline": {...}}``.
     """
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as err:
-        raise ScoringError(f"{p}: cannot read results file: {err.strerror or err}") from err
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ScoringError(
-            f"{p}: malformed results.json: {err.msg} (line {err.lineno}, column {err.colno})"
-        ) from err
-    if not isinstance(data, dict):
-        raise ScoringError(
-            f"{p}: malformed results.json: expected a JSON object with 'agent' and "
-            f"'baseline', got {type(data).__name__}"
-        )
+    data = read_json_object(p, "results.json", ScoringError, " with 'agent' and 'baseline'")
     agent = data.get("agent", [])
     if agent is None:
         agent = []
