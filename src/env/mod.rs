@@ -111,6 +111,14 @@ impl Action {
     }
 }
 
+/// A step's result while it is being decided; `info` is built once, at the end.
+struct Draft {
+    observation: String,
+    reward: f64,
+    terminated: bool,
+    truncated: bool,
+}
+
 /// Grader time limit when the task sets no training timeout.
 const DEFAULT_GRADING_TIMEOUT: Duration = Duration::from_secs(3600);
 
@@ -140,9 +148,7 @@ impl Env {
     /// Loads the task and leases the GPUs asked for; nothing starts until the first
     /// `reset`. Sandboxes are the real ones of `options.container`.
     pub fn new(options: EnvOptions) -> Result<Self, EnvError> {
-        let sandboxes = HostSandboxes {
-            container: options.container.clone(),
-        };
+        let sandboxes = HostSandboxes::for_options(&options);
         Self::with_sandboxes(options, Box::new(sandboxes), &mut || false)
     }
 
@@ -493,12 +499,11 @@ impl Env {
     fn run_command(&mut self, action: &str) -> Result<StepResult, EnvError> {
         let console = self.console.as_mut().ok_or(EnvError::NotReset)?;
         let out = console.run(action)?;
-        let mut result = StepResult {
+        let mut result = Draft {
             observation: out.observation,
             reward: 0.0,
             terminated: false,
             truncated: false,
-            info: self.info(&out.state, StepFacts::default()),
         };
         let mut facts = StepFacts {
             exit_code: out.exit_code,
@@ -534,12 +539,17 @@ impl Env {
             facts.failure = finish.failure.or(facts.failure);
             result.truncated = true;
         }
-        result.info = self.info(&out.state, facts);
-        Ok(result)
+        Ok(StepResult {
+            observation: result.observation,
+            reward: result.reward,
+            terminated: result.terminated,
+            truncated: result.truncated,
+            info: self.info(&out.state, facts),
+        })
     }
 
     /// `validate`: grade the workspace without ending the episode.
-    fn validate(&mut self, result: &mut StepResult, facts: &mut StepFacts) {
+    fn validate(&mut self, result: &mut Draft, facts: &mut StepFacts) {
         match self.grade_now() {
             Ok(graded) => {
                 result.observation = self.validate_observation(&graded);

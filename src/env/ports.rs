@@ -72,6 +72,15 @@ pub struct HostSandboxes {
     pub container: Option<ContainerConfig>,
 }
 
+impl HostSandboxes {
+    /// The sandboxes `options` ask for.
+    pub fn for_options(options: &super::EnvOptions) -> Self {
+        Self {
+            container: options.container.clone(),
+        }
+    }
+}
+
 impl SandboxFactory for HostSandboxes {
     fn create(&self, spec: &SandboxSpec<'_>) -> Result<Box<dyn Sandbox>, EnvError> {
         let Some(container) = &self.container else {

@@ -109,9 +109,7 @@ impl PyEnv {
         options.no_output_timeout = no_output_timeout;
         options.gpus = gpu_request(gpu_count, gpu_ids)?;
         options.gpu_wait = wait(gpu_wait)?;
-        let sandboxes = Box::new(crate::env::HostSandboxes {
-            container: options.container.clone(),
-        });
+        let sandboxes = Box::new(crate::env::HostSandboxes::for_options(&options));
         let mut interrupt: Option<PyErr> = None;
         let built = py.detach(|| {
             Env::with_sandboxes(options, sandboxes, &mut || match Python::attach(|py| {
