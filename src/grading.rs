@@ -79,8 +79,55 @@ pub struct GradingOptions {
     pub timeout: Duration,
     /// Interpreter that runs graders.
     pub python: String,
-    /// Environment for the grader (PATH and the like).
+    /// Extra environment for the grader (`CUDA_VISIBLE_DEVICES` and the like). Never the
+    /// agent's `HOME`, `PATH` or `PYTHON*`: [`grader_env`] builds the rest.
     pub env: BTreeMap<String, String>,
+    /// The env's secret that keys the opponents' randomness (hex). The agent never sees
+    /// it, so it cannot rebuild an opponent's draws from anything its code observes.
+    pub key: String,
+}
+
+/// Flags that start the grader's interpreter isolated from anything the agent could
+/// have planted: `-E` ignores every `PYTHON*` variable, `-s` the user site (a `.pth`
+/// file there would run inside the grader). `-I` would also drop the script's own
+/// folder from `sys.path`, which MLGym-style graders import their helpers from; that
+/// folder is the private grading folder, and the working directory is `/`.
+pub const ISOLATED_PYTHON_FLAGS: [&str; 2] = ["-E", "-s"];
+
+/// Search path of a grader: the interpreter's own folder first, then the system's.
+fn grader_path(python: &str) -> String {
+    let system = "/usr/local/bin:/usr/bin:/bin";
+    match Path::new(python)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
+        Some(dir) => format!("{}:{system}", dir.to_string_lossy()),
+        None => system.to_string(),
+    }
+}
+
+/// The grader's whole environment: nothing of the agent's (its `HOME`, `PATH`,
+/// `PYTHON*`, shell variables) gets in.
+pub fn grader_env(
+    opts: &GradingOptions,
+    grading_dir: &str,
+    workspace: &str,
+) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    env.insert("PATH".into(), grader_path(&opts.python));
+    env.insert("HOME".into(), grading_dir.to_string());
+    env.insert("TMPDIR".into(), grading_dir.to_string());
+    env.insert("LANG".into(), "C.UTF-8".into());
+    env.insert("LC_ALL".into(), "C.UTF-8".into());
+    for (k, v) in &opts.env {
+        if !k.starts_with("PYTHON") && !matches!(k.as_str(), "PATH" | "HOME" | "TMPDIR") {
+            env.insert(k.clone(), v.clone());
+        }
+    }
+    env.insert("MLGYM_WORKSPACE".into(), workspace.to_string());
+    env.insert("MLGYM_GRADING_SEED".into(), opts.seed.to_string());
+    env.insert("PYTHONDONTWRITEBYTECODE".into(), "1".into());
+    env
 }
 
 /// Bytes of randomness in a grading nonce.
@@ -170,7 +217,7 @@ fn grade_with_random_source(
         .evaluation_paths
         .first()
         .ok_or(GradingError::NoEvaluation)?;
-    let ws = sandbox.workspace();
+    let ws = sandbox.grader_workspace();
     let mut args: Vec<String> = Vec::new();
     let submission = match cfg.task_entrypoint.as_str() {
         "CSVSubmissionTasks" => {
@@ -230,17 +277,18 @@ fn grade_with_random_source(
                 .map_or(secret.clone(), |n| n.to_string_lossy().into_owned());
             sandbox.copy_in(&src, &grading_dir, &name)?;
         }
-        let mut env = opts.env.clone();
-        env.insert("MLGYM_WORKSPACE".into(), ws.clone());
-        env.insert("MLGYM_GRADING_SEED".into(), opts.seed.to_string());
-        env.insert("PYTHONDONTWRITEBYTECODE".into(), "1".into());
-        let mut argv = vec![opts.python.clone(), format!("{grading_dir}/{eval_name}")];
+        let env = grader_env(opts, &grading_dir, &ws);
+        let mut argv = vec![opts.python.clone()];
+        argv.extend(ISOLATED_PYTHON_FLAGS.iter().map(|f| f.to_string()));
+        argv.push(format!("{grading_dir}/{eval_name}"));
         argv.extend(args);
+        // The grader's stdin carries the nonce, then the opponents' key: neither is in
+        // its environment or argv, where other processes could read them.
         let out = sandbox.exec(&ExecRequest {
             argv,
-            cwd: ws.clone(),
+            cwd: "/".into(),
             env,
-            stdin: format!("{nonce}\n").into_bytes(),
+            stdin: format!("{nonce}\n{}\n", opts.key).into_bytes(),
             timeout: opts.timeout,
         })?;
         if out.timed_out {
@@ -359,6 +407,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             python: "python3".into(),
             env: BTreeMap::new(),
+            key: "k".into(),
         };
         let mut sandbox = RecordingSandbox::default();
         let missing = Path::new("/nonexistent/mlgym-random-source");

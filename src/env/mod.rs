@@ -130,6 +130,8 @@ pub struct Env {
     gpu_lease: Option<GpuLease>,
     gpus: Vec<String>,
     process_env: std::collections::BTreeMap<String, String>,
+    /// Keys the opponents' randomness in every grading of this env (never shown).
+    grading_key: String,
     sandbox: Option<Box<dyn Sandbox>>,
     console: Option<Box<dyn Console>>,
     step: u32,
@@ -176,6 +178,12 @@ impl Env {
             .as_ref()
             .map_or_else(Vec::new, |l| l.ids().to_vec());
         let process_env = options.resolved_process_env(&|k| std::env::var(k).ok(), &gpus);
+        let grading_key = os_random(|| {
+            crate::sys::random::random_hex_from(
+                std::path::Path::new(crate::sys::random::OS_RANDOM_SOURCE),
+                GRADING_KEY_BYTES,
+            )
+        })?;
         Ok(Self {
             options,
             task,
@@ -183,6 +191,7 @@ impl Env {
             gpu_lease,
             gpus,
             process_env,
+            grading_key,
             sandbox: None,
             console: None,
             step: 0,
@@ -343,7 +352,8 @@ impl Env {
             seed: self.seed,
             timeout,
             python: self.options.resolved_grader_python(),
-            env: self.process_env.clone(),
+            env: grader_extra_env(&self.process_env),
+            key: self.grading_key.clone(),
         };
         let sandbox = self.sandbox.as_mut().ok_or(GradingError::NoEvaluation)?;
         grade(sandbox.as_mut(), &self.task, &opts)
@@ -604,15 +614,32 @@ fn grading_failure(err: &GradingError) -> Failure {
     }
 }
 
+/// Bytes of the per-env key of the opponents' randomness.
+const GRADING_KEY_BYTES: usize = 16;
+
+/// What of the agent's process environment a grader also gets: the GPUs it may use.
+fn grader_extra_env(
+    process_env: &std::collections::BTreeMap<String, String>,
+) -> std::collections::BTreeMap<String, String> {
+    process_env
+        .iter()
+        .filter(|(k, _)| k.as_str() == "CUDA_VISIBLE_DEVICES")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// A value drawn from the OS's random source, its failure as an env error.
+fn os_random<T>(draw: impl FnOnce() -> std::io::Result<T>) -> Result<T, EnvError> {
+    draw().map_err(|source| {
+        EnvError::Sandbox(SandboxError::Io {
+            action: "read randomness from",
+            path: crate::sys::random::OS_RANDOM_SOURCE.into(),
+            source,
+        })
+    })
+}
+
 /// A seed for an episode whose caller gave none.
 fn random_seed() -> Result<u64, EnvError> {
-    crate::sys::random::random_u64()
-        .map(|v| v >> 1)
-        .map_err(|source| {
-            EnvError::Sandbox(SandboxError::Io {
-                action: "read randomness from",
-                path: crate::sys::random::OS_RANDOM_SOURCE.into(),
-                source,
-            })
-        })
+    os_random(crate::sys::random::random_u64).map(|v| v >> 1)
 }

@@ -53,6 +53,11 @@ pub trait Sandbox: Send {
     fn workspace_on_host(&self) -> std::path::PathBuf {
         std::path::PathBuf::from(self.workspace())
     }
+    /// The workspace as graders see it (the shell's view unless the sandbox runs its
+    /// graders elsewhere).
+    fn grader_workspace(&self) -> String {
+        self.workspace()
+    }
     /// A factory for the episode's shell (and its respawns).
     fn shell_factory(&self) -> Box<dyn ShellFactory>;
     /// Empties the workspace and copies `entries` into it: `(host source, name in the

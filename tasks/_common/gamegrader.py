@@ -6,8 +6,9 @@ removes that directory afterwards. It never exists in the agent's workspace.
 
 How a grading run works:
 
-* The grader (this process) reads a nonce from stdin, loads the opponent, and starts a
-  *worker* subprocess in the workspace. Only the worker imports the agent's
+* The grader (this process) reads a nonce and the env's secret key from stdin, loads the
+  opponent, and starts a *worker* subprocess in the workspace (through the sandbox
+  launcher in ``MLGYM_AGENT_LAUNCHER`` when the env gives one). Only the worker imports the agent's
   ``strategy.py``; agent code never runs in this process.
 * The worker talks to the grader over two dedicated pipes, one JSON document per line.
   Its stdout goes to /dev/null and its stderr to the grader's stderr, so nothing the
@@ -24,6 +25,7 @@ Standard library only; Python 3.8+.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import math
 import os
@@ -48,8 +50,11 @@ class GradingError(Exception):
     """A failure to report on stderr (the run exits non-zero, with no metrics line)."""
 
 
-def derive_seed(seed: int, purpose: str) -> int:
-    digest = hashlib.sha256(f"mlgym-games/{seed}/{purpose}".encode()).digest()
+def derive_seed(seed: int, purpose: str, key: str = "") -> int:
+    """A 64-bit seed for `purpose`. Keyed by the env's secret, the opponent's draws cannot
+    be rebuilt from the strategy's own seed (or anything else the agent can observe)."""
+    message = f"mlgym-games/{seed}/{purpose}".encode()
+    digest = hmac.new(key.encode(), message, hashlib.sha256).digest()
     return int.from_bytes(digest[:8], "big")
 
 
@@ -152,7 +157,8 @@ class Worker:
         env["PYTHONHASHSEED"] = "0"
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         kwargs = {}
-        owner = _workspace_owner(workspace)
+        launcher = _launcher()
+        owner = None if launcher else _workspace_owner(workspace)
         if owner is not None:
             # Grading as root (container backends): the strategy runs as the workspace's
             # owner, so it cannot read the private grading directory.
@@ -160,17 +166,18 @@ class Worker:
             kwargs["preexec_fn"] = lambda: (os.setgroups([]), os.setgid(gid), os.setuid(uid))
         try:
             self.proc = subprocess.Popen(
-                [
+                launcher
+                + [
                     sys.executable,
                     "-c",
                     WORKER_SOURCE,
                     str(to_worker_r),
                     str(from_worker_w),
-                    workspace,
+                    os.environ.get("MLGYM_AGENT_WORKSPACE") or workspace,
                     kind,
                     str(seed),
                 ],
-                cwd=workspace,
+                cwd="/" if launcher else workspace,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -264,6 +271,17 @@ class Worker:
         )
 
 
+def _launcher() -> list:
+    """The argv prefix that starts a process in the agent's sandbox (local backend)."""
+    raw = os.environ.get("MLGYM_AGENT_LAUNCHER")
+    if not raw:
+        return []
+    prefix = json.loads(raw)
+    if not (isinstance(prefix, list) and all(isinstance(a, str) for a in prefix)):
+        raise GradingError("MLGYM_AGENT_LAUNCHER must be a JSON list of strings")
+    return prefix
+
+
 def _workspace_owner(workspace: str):
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
         return None
@@ -344,13 +362,14 @@ def play(
     budget: int = 0,
     games: int = GAMES,
     rounds: int = ROUNDS,
+    key: str = "",
 ) -> float:
     """Plays `games` games of `rounds` rounds against `opponent(history, rng)` and
     returns the row player's mean payoff per round. `kind` is "binary" (moves 0/1) or
     "allocation" (lists of `fields` non-negative ints summing to at most `budget`)."""
-    rng = random.Random(derive_seed(seed, "opponent"))
+    rng = random.Random(derive_seed(seed, "opponent", key))
     deadline = time.monotonic() + TIME_LIMIT_S
-    worker = Worker(workspace, kind, derive_seed(seed, "strategy"), deadline)
+    worker = Worker(workspace, kind, derive_seed(seed, "strategy", key), deadline)
     try:
         worker.receive()  # the "ready" message, or the import error
         histories = [[] for _ in range(games)]
@@ -382,31 +401,32 @@ def play(
     return score
 
 
-def _read_nonce():
+def _read_secrets():
+    """The nonce and the opponents' key from stdin (one line each), or (None, "")."""
     stdin = sys.stdin
     if stdin is None:
-        return None
+        return None, ""
     try:
         if stdin.isatty():
-            return None
-        line = stdin.readline()
+            return None, ""
+        nonce = stdin.readline().strip()
+        key = stdin.readline().strip()
     except (OSError, ValueError):
-        return None
-    line = line.strip()
-    return line or None
+        return None, ""
+    return nonce or None, key
 
 
 def main(kind: str, payoff, opponent, grading_dir: str, secret_names, **rules) -> int:
     """Entry point called by evaluate.py once it has found the secret files."""
-    nonce = _read_nonce()
+    nonce, key = _read_secrets()
     if nonce is None:
         print(
             "No nonce on stdin: this grader is meant to be run by `validate`/`submit`.",
             file=sys.stderr,
         )
         return 1
-    if not NONCE_RE.match(nonce):
-        print("malformed nonce on stdin", file=sys.stderr)
+    if not NONCE_RE.match(nonce) or (key and not NONCE_RE.match(key)):
+        print("malformed nonce or key on stdin", file=sys.stderr)
         return 2
     raw_seed = os.environ.get("MLGYM_GRADING_SEED", "").strip()
     try:
@@ -425,7 +445,7 @@ def main(kind: str, payoff, opponent, grading_dir: str, secret_names, **rules) -
                 pass
     _harden()
     try:
-        score = play(kind, payoff, opponent, workspace, seed, **rules)
+        score = play(kind, payoff, opponent, workspace, seed, key=key, **rules)
     except GradingError as err:
         print(f"Evaluation failed: {err}", file=sys.stderr)
         return 1
