@@ -109,7 +109,9 @@ impl PyEnv {
         options.no_output_timeout = no_output_timeout;
         options.gpus = gpu_request(gpu_count, gpu_ids)?;
         options.gpu_wait = wait(gpu_wait)?;
-        let sandboxes = Box::new(crate::env::HostSandboxes::for_options(&options));
+        let sandboxes = crate::env::HostSandboxes::for_options(&options);
+        sandboxes.check_available().map_err(to_py)?;
+        let sandboxes = Box::new(sandboxes);
         let mut interrupt: Option<PyErr> = None;
         let built = py.detach(|| {
             Env::with_sandboxes(options, sandboxes, &mut || match Python::attach(|py| {
