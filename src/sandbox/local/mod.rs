@@ -15,7 +15,7 @@ use super::{reaper, Sandbox, SandboxError};
 use crate::aci::runtime::RUNTIME_FILES;
 use crate::shell::{ShellFactory, ShellTransport};
 use crate::sys::dirs;
-use crate::sys::proc::kill_tree_and_group;
+use crate::sys::proc::{kill_tree_and_group, pid_start_time};
 use process::{ProcessSpec, ProcessTransport};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -80,9 +80,13 @@ pub struct LocalSandbox {
     hide_paths: Vec<PathBuf>,
     view: Option<bwrap::View>,
     state_file: String,
-    live: Arc<Mutex<Vec<(i32, PathBuf)>>>,
+    live: Arc<Mutex<Vec<LiveShell>>>,
     stopped: bool,
 }
+
+/// A shell this sandbox started: its pid (bwrap's, when sandboxed), the start time that
+/// tells it from a later process with a reused pid, and its reaper entry.
+type LiveShell = (i32, Option<u64>, PathBuf);
 
 static EPISODES: AtomicU64 = AtomicU64::new(0);
 
@@ -166,6 +170,14 @@ impl LocalSandbox {
         }
         hide_paths.sort();
         hide_paths.dedup();
+        // A folder inside one already hidden needs (and can get) no mount of its own.
+        let mut kept: Vec<PathBuf> = Vec::new();
+        for p in hide_paths {
+            if !kept.iter().any(|k| p.starts_with(k)) {
+                kept.push(p);
+            }
+        }
+        let hide_paths = kept;
         let view = bwrap_path.map(|bwrap| {
             let path = env.get("PATH").cloned().unwrap_or_default();
             let ro_paths = bwrap::python_prefixes(&path, &[])
@@ -245,7 +257,7 @@ struct LocalShellFactory {
     root: PathBuf,
     runtime_path: String,
     state_file: String,
-    live: Arc<Mutex<Vec<(i32, PathBuf)>>>,
+    live: Arc<Mutex<Vec<LiveShell>>>,
 }
 
 impl ShellFactory for LocalShellFactory {
@@ -254,7 +266,7 @@ impl ShellFactory for LocalShellFactory {
         let pid = transport.pid() as i32;
         if let Some(entry) = reaper::register(pid, &self.root) {
             if let Ok(mut live) = self.live.lock() {
-                live.push((pid, entry));
+                live.push((pid, pid_start_time(transport.pid()), entry));
             }
         }
         Ok(Box::new(transport))
@@ -376,8 +388,12 @@ impl Sandbox for LocalSandbox {
         }
         self.stopped = true;
         if let Ok(mut live) = self.live.lock() {
-            for (pid, entry) in live.drain(..) {
-                kill_tree_and_group(pid);
+            for (pid, started, entry) in live.drain(..) {
+                // Shells normally ended with their console; never signal a pid that now
+                // belongs to another process.
+                if started.is_some() && pid_start_time(pid as u32) == started {
+                    kill_tree_and_group(pid);
+                }
                 reaper::unregister(&entry);
             }
         }
