@@ -7,6 +7,8 @@
 //! <temp_dir>/mlgym-<uid>/containers/<n>/  containers' host folders (sandbox::container)
 //! <temp_dir>/mlgym-<uid>/grading/<random>/ local graders' private folders (0700, never
 //!                                         inside an episode folder or a sandbox)
+//! /dev/shm/mlgym-<uid>/<id>/              a local episode's shell state (tmpfs: it is
+//!                                         rewritten after every step)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -42,11 +44,23 @@ pub fn grading_dir() -> PathBuf {
     user_dir().join("grading")
 }
 
+/// `/dev/shm/mlgym-<uid>`: this user's folder on tmpfs, for files rewritten every step
+/// (one sub-folder per local episode, removed with it).
+pub fn user_shm_dir() -> PathBuf {
+    Path::new("/dev/shm").join(format!("mlgym-{}", uid()))
+}
+
 /// Creates `dir` (and [`user_dir`]) if missing and makes both private to this user
 /// (mode 0700), so other users of the host cannot look inside.
 pub fn ensure_private(dir: &Path) -> std::io::Result<()> {
+    ensure_private_dirs(&[user_dir().as_path(), dir])
+}
+
+/// Creates each folder if missing and makes it private to this user (mode 0700),
+/// refusing a symlink or a file in its place.
+pub fn ensure_private_dirs(dirs: &[&Path]) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    for d in [user_dir().as_path(), dir] {
+    for &d in dirs {
         std::fs::create_dir_all(d)?;
         let meta = std::fs::symlink_metadata(d)?;
         if !meta.is_dir() {
@@ -79,5 +93,6 @@ mod tests {
         ] {
             assert_eq!(sub.parent(), Some(user.as_path()));
         }
+        assert!(user_shm_dir().starts_with("/dev/shm"));
     }
 }

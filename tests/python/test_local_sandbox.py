@@ -46,7 +46,13 @@ def wait_gone(mark: str, timeout: float = 5.0) -> list[str]:
 
 
 def shm_entries() -> set[str]:
-    return {p.name for p in Path("/dev/shm").iterdir() if p.name.startswith("mlgym")}
+    """mlgym's folders in /dev/shm, two levels deep (per user, per episode)."""
+    out = set()
+    for top in Path("/dev/shm").glob("mlgym*"):
+        out.add(top.name)
+        if top.is_dir():
+            out.update(f"{top.name}/{p.name}" for p in top.iterdir())
+    return out
 
 
 def test_the_agent_sees_its_own_small_world(fixture_root, tmp_path):
@@ -173,6 +179,7 @@ def test_nothing_the_agent_starts_survives_close(fixture_root):
     env.reset(seed=0)
     episode = Path(env.workspace_on_host).parent
     assert episode.is_dir() and (episode.stat().st_mode & 0o777) == 0o700
+    assert len(shm_entries() - shm_before) <= 2  # this env's state folder (and its parent)
     env.step(f"(setsid bash -c 'exec -a {mark}-setsid sleep 1000' &); true")
     env.step(f"(bash -c '(exec -a {mark}-double sleep 1000 &)' &); true")
     env.step(f"nohup bash -c 'exec -a {mark}-nohup sleep 1000' >/dev/null 2>&1 & disown; true")
@@ -196,7 +203,7 @@ def test_nothing_the_agent_starts_survives_close(fixture_root):
     env.close()
     assert wait_gone(mark) == []
     assert not episode.exists()
-    assert shm_entries() <= shm_before
+    assert {e for e in shm_entries() - shm_before if "/" in e} == set()
 
 
 def test_a_timed_out_command_takes_its_setsid_children_along(fixture_root):

@@ -70,7 +70,8 @@ pub struct LocalSandboxConfig {
 /// A local episode: `<tmp>/mlgym-<uid>/episodes/<id>/` (mode 0700) holding
 /// `workspace/`, `home/` (the agent's home, wiped at every reset), `runtime/` (the shell
 /// runtime, read-only to the agent), `run/` (the shell's state file, wiped at every
-/// reset) and `etc/` (the sandbox's `passwd` and `group`). Graders' private folders are
+/// reset; on tmpfs at `/dev/shm/mlgym-<uid>/<episode>/` when it can be) and `etc/` (the
+/// sandbox's `passwd` and `group`). Graders' private folders are
 /// elsewhere ([`dirs::grading_dir`]), with random names.
 pub struct LocalSandbox {
     root: PathBuf,
@@ -79,6 +80,7 @@ pub struct LocalSandbox {
     env: BTreeMap<String, String>,
     hide_paths: Vec<PathBuf>,
     view: Option<bwrap::View>,
+    run_dir: PathBuf,
     state_file: String,
     live: Arc<Mutex<Vec<LiveShell>>>,
     stopped: bool,
@@ -87,6 +89,18 @@ pub struct LocalSandbox {
 /// A shell this sandbox started: its pid (bwrap's, when sandboxed), the start time that
 /// tells it from a later process with a reused pid, and its reaper entry.
 type LiveShell = (i32, Option<u64>, PathBuf);
+
+/// The episode's `run/` folder (the shell's state file, rewritten after every step) on
+/// tmpfs when `/dev/shm` is usable: writing it on a disk file system costs about 0.15 ms
+/// a step. `<shm>/mlgym-<uid>/<episode>`, removed with the episode (and by the reaper).
+fn shm_run_dir(name: &str) -> Option<PathBuf> {
+    let parent = dirs::user_shm_dir();
+    dirs::ensure_private_dirs(&[&parent]).ok()?;
+    let dir = parent.join(name);
+    std::fs::create_dir(&dir).ok()?;
+    set_mode(&dir, 0o700).ok()?;
+    Some(dir)
+}
 
 static EPISODES: AtomicU64 = AtomicU64::new(0);
 
@@ -109,12 +123,14 @@ impl LocalSandbox {
         dirs::ensure_private(&grading).map_err(io("create", &grading))?;
         let n = EPISODES.fetch_add(1, Ordering::Relaxed);
         let tag = crate::sys::random::random_u32().unwrap_or(0);
-        let root = episodes.join(format!("{}-{n}-{tag:08x}", std::process::id()));
+        let name = format!("{}-{n}-{tag:08x}", std::process::id());
+        let root = episodes.join(&name);
         std::fs::create_dir(&root).map_err(io("create", &root))?;
         set_mode(&root, 0o700).map_err(io("chmod", &root))?;
         for sub in EPISODE_SUBDIRS {
             std::fs::create_dir(root.join(sub)).map_err(io("create", &root))?;
         }
+        let run_dir = shm_run_dir(&name).unwrap_or_else(|| root.join("run"));
         std::fs::create_dir(root.join("home/workspace")).map_err(io("create", &root))?;
         std::fs::write(root.join(".mlgym-episode"), b"").map_err(io("write", &root))?;
         for (name, text) in RUNTIME_FILES {
@@ -192,7 +208,7 @@ impl LocalSandbox {
                 home: root.join("home"),
                 etc: root.join("etc"),
                 runtime: root.join("runtime"),
-                state: Some(root.join("run")),
+                state: Some(run_dir.clone()),
                 ro_paths,
                 hide_paths: hide_paths.clone(),
                 tmp_bytes: bwrap::DEFAULT_TMP_BYTES,
@@ -204,7 +220,7 @@ impl LocalSandbox {
         let state_file = if sandboxed {
             format!("{}/shell.state", bwrap::STATE_DIR)
         } else {
-            root.join("run/shell.state").to_string_lossy().into_owned()
+            run_dir.join("shell.state").to_string_lossy().into_owned()
         };
         Ok(Self {
             root,
@@ -213,6 +229,7 @@ impl LocalSandbox {
             env,
             hide_paths,
             view,
+            run_dir,
             state_file,
             live: Arc::new(Mutex::new(Vec::new())),
             stopped: false,
@@ -334,8 +351,7 @@ impl Sandbox for LocalSandbox {
         // The env has ended the previous episode's shell (and with it the whole
         // sandbox) before this runs; nothing here follows a link the agent planted.
         refill_dir(&self.workspace, entries, |_, _| {})?;
-        for sub in ["home", "run"] {
-            let dir = self.root.join(sub);
+        for dir in [self.root.join("home"), self.run_dir.clone()] {
             fresh_dir(&dir)?;
         }
         let mountpoint = self.root.join("home/workspace");
@@ -407,6 +423,7 @@ impl Sandbox for LocalSandbox {
         } else {
             remove_tree(&self.root);
         }
+        remove_tree(&self.run_dir);
     }
 }
 

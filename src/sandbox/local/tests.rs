@@ -124,9 +124,12 @@ fn nothing_survives_stop() {
     assert_eq!(run(&mut c, &action), "started");
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(running(&m).len(), 3, "{:?}", running(&m));
+    let shm = dirs::user_shm_dir().join(sb.root().file_name().unwrap());
+    assert!(shm.is_dir(), "the shell state lives on tmpfs");
     drop(c);
     sb.stop();
     assert_eq!(wait_gone(&m), Vec::<String>::new());
+    assert!(!shm.exists() && !sb.root().exists());
 }
 
 #[test]
