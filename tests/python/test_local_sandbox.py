@@ -143,8 +143,19 @@ def test_planted_grader_modules_do_not_forge_the_score():
         )
         env.step(plant)
     assert "gamegrader" in env.step("ls ~ ~/workspace /tmp")[0]
+    # A watcher in the background looks for new grader files while validate runs; a
+    # sentinel it must see proves that it looks.
+    watch = (
+        "touch ~/.start; sleep 0.05; touch /tmp/evaluate.py; (while [ ! -e ~/stop ]; do "
+        "find / -path /proc -prune -o -newer ~/.start -type f \\( -name target.py -o "
+        "-name gamegrader.py -o -name evaluate.py \\) -print 2>/dev/null >> ~/seen.txt; "
+        "done; touch ~/done) & echo watching"
+    )
+    assert env.step(watch)[0] == "watching"
     score = env.step("validate")[4]["metrics"]["Score"]
     assert score == pytest.approx(honest)
+    seen = env.step("touch ~/stop; while [ ! -e ~/done ]; do sleep 0.05; done; sort -u ~/seen.txt")
+    assert seen[0] == "/tmp/evaluate.py"
     env.close()
 
 
