@@ -131,6 +131,9 @@ impl View {
             &mut a,
             &[
                 "--unshare-user",
+                // No user namespaces inside: less kernel surface, and no nested PID
+                // namespace that could hide processes from `kill_descendants`.
+                "--disable-userns",
                 "--uid",
                 "1000",
                 "--gid",
@@ -332,8 +335,11 @@ fn probe() -> Result<PathBuf, String> {
         ));
     };
     let mut cmd = Command::new(&bwrap);
+    // The options the sandbox relies on that older bubblewraps lack (`--disable-userns`
+    // and `--size` need 0.8), so that an old one fails here, with the fix, not at reset.
     cmd.args([
         "--unshare-user",
+        "--disable-userns",
         "--uid",
         "1000",
         "--gid",
@@ -348,6 +354,8 @@ fn probe() -> Result<PathBuf, String> {
         "/proc",
         "--dev",
         "/dev",
+        "--size",
+        "1048576",
         "--tmpfs",
         "/tmp",
         "--",
@@ -361,6 +369,12 @@ fn probe() -> Result<PathBuf, String> {
     .stderr(Stdio::piped());
     match cmd.output() {
         Ok(out) if out.status.success() => Ok(bwrap),
+        Ok(out) if String::from_utf8_lossy(&out.stderr).contains("Unknown option") => Err(format!(
+            "bubblewrap ({}) is too old for the local sandbox (0.8 or newer is needed: {}): \
+             upgrade it (apt-get install bubblewrap), {NO_ISOLATION_HINT}",
+            bwrap.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
         Ok(out) => Err(format!(
             "bubblewrap ({}) could not create a sandbox: {}. The kernel probably refuses \
              unprivileged user namespaces: allow them (sysctl -w \

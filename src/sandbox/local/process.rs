@@ -4,7 +4,7 @@
 use crate::shell::{ReadResult, ShellTransport};
 use crate::sys::poll::poll_read;
 use crate::sys::proc::{
-    alive, descendants, exit_code, innermost_pid, kill_tree, kill_tree_and_group,
+    alive, child_ns_pid, descendants, exit_code, kill_tree, kill_tree_and_group,
 };
 use std::fs::File;
 use std::io::Write;
@@ -128,7 +128,7 @@ impl ProcessTransport {
     fn sandbox_processes(&self) -> Vec<(i32, Option<i32>)> {
         descendants(self.child.id() as i32)
             .into_iter()
-            .map(|pid| (pid, innermost_pid(pid)))
+            .map(|pid| (pid, child_ns_pid(pid)))
             .collect()
     }
 

@@ -103,6 +103,11 @@ fn the_agent_is_uid_1000_in_its_own_world() {
     assert_eq!(run(&mut c, "touch f ~/g && echo ok"), "ok");
     assert!(sb.workspace_on_host().join("f").is_file());
     assert!(!run(&mut c, "cat /etc/shadow 2>&1").contains("root:"));
+    // No user namespaces inside (so no nested PID namespace either).
+    assert_eq!(
+        run(&mut c, "unshare -Urp true 2>/dev/null || echo refused"),
+        "refused"
+    );
     drop(c);
     sb.stop();
     assert!(!sb.root().exists());
