@@ -218,6 +218,9 @@ fn grade_with_random_source(
         .first()
         .ok_or(GradingError::NoEvaluation)?;
     let ws = sandbox.grader_workspace();
+    // The grader gets paths as it sees them; the agent is told its own view (they differ
+    // on the local sandbox: the host path vs /home/agent/workspace).
+    let agent_ws = sandbox.workspace();
     let mut args: Vec<String> = Vec::new();
     let submission = match cfg.task_entrypoint.as_str() {
         "CSVSubmissionTasks" => {
@@ -225,8 +228,8 @@ fn grade_with_random_source(
             if !sandbox.workspace_on_host().join("submission.csv").is_file() {
                 return Err(GradingError::SubmissionNotFound);
             }
-            args.extend(["--submission_file".into(), path.clone()]);
-            path
+            args.extend(["--submission_file".into(), path]);
+            format!("{agent_ws}/submission.csv")
         }
         "ModelSubmissionTasks" => {
             let host_ws = sandbox.workspace_on_host();
@@ -238,8 +241,8 @@ fn grade_with_random_source(
                 .strip_prefix(&host_ws)
                 .map_or_else(|_| host_path.clone(), |r| r.to_string_lossy().into_owned());
             let path = format!("{ws}/{rel}");
-            args.extend(["--config_fname".into(), path.clone()]);
-            path
+            args.extend(["--config_fname".into(), path]);
+            format!("{agent_ws}/{rel}")
         }
         _ => {
             // Python tasks: the agent's editable starter file (MLGym reports target.py).
@@ -256,7 +259,10 @@ fn grade_with_random_source(
                         .file_name()
                         .map_or("", |f| f.to_str().unwrap_or(""))
                 });
-            format!("{ws}/{}", editable.unwrap_or_else(|| eval_rel.clone()))
+            format!(
+                "{agent_ws}/{}",
+                editable.unwrap_or_else(|| eval_rel.clone())
+            )
         }
     };
     // Drawn before anything is copied or run: without it there is nothing to grade.

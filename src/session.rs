@@ -33,6 +33,9 @@ impl Session {
             workspace: Some(config.workspace),
             env: config.process_env,
             hide_paths: Vec::new(),
+            // A tool over a folder the caller chose, not a training env: no sandbox, so
+            // observations show the folder's own path (the golden ACI vectors rely on it).
+            isolation: crate::sandbox::Isolation::None,
         })?;
         let ws = sandbox.workspace();
         let shell = crate::aci::start_shell(sandbox.shell_factory(), &ws, &config.shell_vars)?;

@@ -51,22 +51,28 @@ def _rss_kb() -> int:
 
 
 def _shell_rss_kb(env: mlgym.MLGymEnv) -> int:
-    """RSS of the episode's shell processes (children of this process running bash)."""
-    total = 0
-    me = os.getpid()
+    """RSS of the episodes' shell processes: every process below this one (bash, and
+    the bubblewrap processes around it in the local sandbox)."""
+    children: dict[int, list[int]] = {}
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
         try:
             stat = Path(f"/proc/{pid}/stat").read_text()
-            ppid = int(stat[stat.rfind(")") + 2 :].split()[1])
-            if ppid != me:
-                continue
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
+            children.setdefault(int(stat[stat.rfind(")") + 2 :].split()[1]), []).append(int(pid))
         except (OSError, ValueError):
             continue
+    total = 0
+    stack = [os.getpid()]
+    while stack:
+        for pid in children.get(stack.pop(), []):
+            stack.append(pid)
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+            except (OSError, ValueError):
+                continue
     return total
 
 
@@ -83,11 +89,15 @@ def run_bench(
     steps: int = 1000,
     steps_per_env: int = 50,
     image: str | None = None,
+    isolation: str = "sandbox",
 ) -> dict[str, Any]:
     """Measures step/reset latency and aggregate throughput; returns the report."""
     sizes = sizes or [1, 8, 64, 256]
     report: dict[str, Any] = {"backend": backend, "task": task}
     kw: dict[str, Any] = {"backend": backend}
+    if backend == "local":
+        kw["isolation"] = isolation
+        report["isolation"] = isolation
     if backend != "local" and image:
         kw["image"] = image
         report["image"] = image
@@ -187,6 +197,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--steps", type=int, default=1000, help="single-env steps timed")
     p.add_argument("--steps-per-env", type=int, default=50)
     p.add_argument("--image", default=None, help="container image (docker/podman)")
+    p.add_argument(
+        "--isolation", default="sandbox", help="local backend: 'sandbox' (default) or 'none'"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
@@ -195,7 +208,13 @@ def run(args: Any) -> int:
     sizes = [int(s) for s in str(args.sizes).split(",") if s.strip()]
     with tempfile.TemporaryDirectory():
         report = run_bench(
-            args.backend, args.task, sizes, args.steps, args.steps_per_env, args.image
+            args.backend,
+            args.task,
+            sizes,
+            args.steps,
+            args.steps_per_env,
+            args.image,
+            args.isolation,
         )
     if args.json:
         print(json.dumps(report))

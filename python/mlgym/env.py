@@ -35,7 +35,10 @@ class MLGymEnv(gym.Env[str, str]):
     """One MLGym task as a Gymnasium environment.
 
     The sandbox starts on the first :meth:`reset`; later resets restore the workspace
-    and restart the shell without a new sandbox. Actions are shell commands or MLGym's
+    and restart the shell without a new sandbox. On the local backend the agent's shell
+    runs in a bubblewrap sandbox (``isolation="sandbox"``, needs ``bwrap``: ``apt-get
+    install bubblewrap``); ``isolation="none"`` runs it directly on this host, which is
+    only for debugging trusted agents, never for training. Actions are shell commands or MLGym's
     interface commands (``open``, ``edit``, ``validate``, ``submit``, ...).
     ``reward`` is ``"final"``, ``"improvement"`` or ``"raw"``; for a callable, use
     :func:`mlgym.make` (it adds :class:`mlgym.wrappers.InfoReward`).
@@ -67,6 +70,7 @@ class MLGymEnv(gym.Env[str, str]):
         pids_limit: int | None = None,
         gpus: int | Sequence[int | str] | None = None,
         gpu_wait: float | None = None,
+        isolation: str = DEFAULTS["isolation"],
         render_mode: str | None = None,
     ) -> None:
         if callable(reward):
@@ -103,6 +107,7 @@ class MLGymEnv(gym.Env[str, str]):
             gpu_count=gpu_count,
             gpu_ids=gpu_ids,
             gpu_wait=gpu_wait,
+            isolation=str(isolation),
         )
         self.render_mode = render_mode
         limit = observation_limit + _CAP_MARGIN if observation_limit else _UNBOUNDED
@@ -143,8 +148,23 @@ class MLGymEnv(gym.Env[str, str]):
 
     @property
     def workspace(self) -> str | None:
-        """The workspace directory once the sandbox is up."""
+        """The workspace as the agent sees it once the sandbox is up (in the local
+        sandbox ``/home/agent/workspace``)."""
         return self._core.workspace
+
+    @property
+    def workspace_on_host(self) -> str | None:
+        """The workspace directory on this host once the sandbox is up (where the
+        files the agent writes can be read from outside)."""
+        path = self._core.workspace_on_host
+        return None if path is None else os.fspath(path)
+
+    @property
+    def isolation(self) -> str:
+        """``"sandbox"`` (the default: bubblewrap on the local backend, or a container)
+        or ``"none"`` (the agent's shell runs directly on this host: unsafe for
+        training)."""
+        return self._core.isolation
 
     @property
     def task_config(self) -> dict[str, Any]:

@@ -48,6 +48,8 @@ pub struct Info {
     pub gpus: Vec<String>,
     /// `local`, `docker` or `podman`.
     pub backend: &'static str,
+    /// `sandbox`, or `none` for a local env made with `isolation="none"` (no sandbox).
+    pub isolation: &'static str,
 }
 
 /// Shell state as `info["state"]`.

@@ -151,6 +151,7 @@ impl Env {
     /// `reset`. Sandboxes are the real ones of `options.container`.
     pub fn new(options: EnvOptions) -> Result<Self, EnvError> {
         let sandboxes = HostSandboxes::for_options(&options);
+        sandboxes.check_available()?;
         Self::with_sandboxes(options, Box::new(sandboxes), &mut || false)
     }
 
@@ -217,9 +218,14 @@ impl Env {
         &self.options
     }
 
-    /// Workspace path (after the first reset).
+    /// Workspace path as the agent sees it (after the first reset).
     pub fn workspace(&self) -> Option<String> {
         self.sandbox.as_ref().map(|s| s.workspace())
+    }
+
+    /// The workspace folder on this host (after the first reset).
+    pub fn workspace_on_host(&self) -> Option<PathBuf> {
+        self.sandbox.as_ref().map(|s| s.workspace_on_host())
     }
 
     /// GPU ids leased to this env.
@@ -242,14 +248,22 @@ impl Env {
         &self.process_env
     }
 
-    /// Host folders holding the task's secret files: hidden from the agent's shell.
+    /// Host folders holding the task's secret files, hidden from the agent's shell: each
+    /// file's folder, and the top folder of the task tree they are in (`tasks/`, where
+    /// every other task's secrets are too, e.g. inside an installed wheel).
     fn secret_dirs(&self) -> Vec<PathBuf> {
-        self.task
-            .config
-            .secret_files
-            .iter()
-            .filter_map(|rel| self.task.root.join(rel).parent().map(PathBuf::from))
-            .collect()
+        let mut dirs = Vec::new();
+        for rel in &self.task.config.secret_files {
+            let path = self.task.root.join(rel);
+            if let Some(parent) = path.parent() {
+                dirs.push(parent.to_path_buf());
+            }
+            let mut parts = std::path::Path::new(rel).components();
+            if let (Some(top), Some(_), Some(_)) = (parts.next(), parts.next(), parts.next()) {
+                dirs.push(self.task.root.join(top));
+            }
+        }
+        dirs
     }
 
     fn workspace_entries(&self) -> Vec<(PathBuf, String, bool)> {
@@ -339,6 +353,7 @@ impl Env {
             seed: self.seed,
             gpus: self.gpus.clone(),
             backend: self.options.backend_name(),
+            isolation: self.options.isolation_name(),
         }
     }
 

@@ -6,7 +6,7 @@ use super::outcome::RewardMode;
 use super::EnvError;
 use crate::aci::AciConfig;
 use crate::gpu::GpuRequest;
-use crate::sandbox::{ContainerConfig, EngineKind};
+use crate::sandbox::{ContainerConfig, EngineKind, Isolation};
 use crate::task::config::parse_memory;
 use crate::task::LoadedTask;
 use std::collections::BTreeMap;
@@ -61,6 +61,8 @@ pub struct EnvOptions {
     pub gpus: GpuRequest,
     /// How long to wait for busy GPUs (`None`: try once).
     pub gpu_wait: Option<Duration>,
+    /// Local backend: a bubblewrap sandbox (default) or none (unsafe for training).
+    pub isolation: Isolation,
 }
 
 impl EnvOptions {
@@ -84,6 +86,7 @@ impl EnvOptions {
             container: None,
             gpus: GpuRequest::Count(0),
             gpu_wait: None,
+            isolation: Isolation::Sandbox,
         }
     }
 
@@ -111,7 +114,20 @@ impl EnvOptions {
         if self.container.is_some() && self.workspace.is_some() {
             return Err(invalid("workspace= is only for backend='local'"));
         }
+        if self.container.is_some() && self.isolation == Isolation::None {
+            return Err(invalid(
+                "isolation='none' is only for backend='local' (containers are always isolated)",
+            ));
+        }
         Ok(())
+    }
+
+    /// `"sandbox"` or `"none"` (`info["isolation"]`); containers are sandboxes.
+    pub fn isolation_name(&self) -> &'static str {
+        match &self.container {
+            None => self.isolation.name(),
+            Some(_) => Isolation::Sandbox.name(),
+        }
     }
 
     /// `local`, `docker` or `podman`.

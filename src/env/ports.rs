@@ -5,7 +5,7 @@
 use super::EnvError;
 use crate::aci::{AciConfig, AciSession, StepOutput};
 use crate::sandbox::{
-    ContainerConfig, ContainerSandbox, LocalSandbox, LocalSandboxConfig, Sandbox,
+    ContainerConfig, ContainerSandbox, Isolation, LocalSandbox, LocalSandboxConfig, Sandbox,
 };
 use crate::shell::{ShellError, ShellState};
 use crate::task::config::parse_memory;
@@ -70,6 +70,8 @@ pub trait SandboxFactory: Send {
 pub struct HostSandboxes {
     /// `None` for the local backend.
     pub container: Option<ContainerConfig>,
+    /// Local backend: sandboxed or not.
+    pub isolation: Isolation,
 }
 
 impl HostSandboxes {
@@ -77,7 +79,17 @@ impl HostSandboxes {
     pub fn for_options(options: &super::EnvOptions) -> Self {
         Self {
             container: options.container.clone(),
+            isolation: options.isolation,
         }
+    }
+
+    /// Fails early (at `make`, not at the first reset) when the local sandbox cannot be
+    /// built on this host, with the fix in the message.
+    pub fn check_available(&self) -> Result<(), EnvError> {
+        if self.container.is_none() && self.isolation == Isolation::Sandbox {
+            crate::sandbox::local::bwrap::available()?;
+        }
+        Ok(())
     }
 }
 
@@ -88,6 +100,7 @@ impl SandboxFactory for HostSandboxes {
                 workspace: spec.workspace.clone(),
                 env: spec.process_env.clone(),
                 hide_paths: spec.hide_paths.clone(),
+                isolation: self.isolation,
             })?));
         };
         Ok(Box::new(ContainerSandbox::create(&container_for(

@@ -175,7 +175,9 @@ impl Sandbox for FakeSandbox {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let nonce = String::from_utf8_lossy(&request.stdin).trim().to_string();
+        // stdin is the nonce line, then the opponents' key line.
+        let stdin = String::from_utf8_lossy(&request.stdin).into_owned();
+        let nonce = stdin.lines().next().unwrap_or("").trim().to_string();
         let grader = self.0.grader.lock().expect("probe").clone();
         let (stdout, timed_out) = match grader {
             Grader::Score(s) => (format!("MLGYM-METRICS {nonce} {{\"Score\": {s}}}\n"), false),

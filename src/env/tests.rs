@@ -287,13 +287,20 @@ fn graders_get_the_seed_and_the_resolved_environment() {
         o.host_python = Some("/opt/py/bin/python3".into());
         o.process_env.insert("EXTRA".into(), "yes".into());
     });
-    f.env.step("validate").unwrap();
+    let r = f.env.step("validate").unwrap();
     let env: std::collections::BTreeMap<_, _> =
         f.probe.grader_env.lock().unwrap().iter().cloned().collect();
-    assert_eq!(env["MLGYM_GRADING_SEED"], "7");
-    assert_eq!(env["EXTRA"], "yes");
+    assert_eq!(
+        env.get("MLGYM_GRADING_SEED").map(String::as_str),
+        Some("7"),
+        "{}",
+        r.observation
+    );
+    // The grader's environment is its own (grading::grader_env): nothing of the
+    // agent's process environment but the GPUs, HOME is the private grading folder.
+    assert!(!env.contains_key("EXTRA"), "the agent's variables stay out");
     assert!(env["PATH"].starts_with("/opt/py/bin:"));
-    assert!(!env.contains_key("HOME"), "the host environment stays out");
+    assert_eq!(env["HOME"], "/fake/grading", "the host's HOME stays out");
 }
 
 #[test]

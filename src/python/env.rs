@@ -5,6 +5,7 @@ use super::{to_py, value_error};
 use crate::env::options::{DEFAULT_FAILURE_REWARD, DEFAULT_MAX_STEPS};
 use crate::env::{ContainerRequest, Env, EnvError, EnvOptions, RewardMode, EXIT_ACTIONS};
 use crate::gpu::GpuRequest;
+use crate::sandbox::Isolation;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::collections::BTreeMap;
@@ -50,7 +51,8 @@ impl PyEnv {
         process_env=BTreeMap::new(), shell_vars=Vec::new(), grader_python=None,
         host_python=None, workspace=None, short_timeout=None, long_timeout=None,
         no_output_timeout=None, backend="local".to_string(), image=None, network=None,
-        memory=None, cpus=None, pids_limit=None, gpu_count=None, gpu_ids=None, gpu_wait=None
+        memory=None, cpus=None, pids_limit=None, gpu_count=None, gpu_ids=None, gpu_wait=None,
+        isolation="sandbox"
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -78,6 +80,7 @@ impl PyEnv {
         gpu_count: Option<usize>,
         gpu_ids: Option<Vec<String>>,
         gpu_wait: Option<f64>,
+        isolation: &str,
     ) -> PyResult<Self> {
         let mut options = EnvOptions::new(task);
         options.container = ContainerRequest {
@@ -109,7 +112,15 @@ impl PyEnv {
         options.no_output_timeout = no_output_timeout;
         options.gpus = gpu_request(gpu_count, gpu_ids)?;
         options.gpu_wait = wait(gpu_wait)?;
-        let sandboxes = Box::new(crate::env::HostSandboxes::for_options(&options));
+        options.isolation = Isolation::parse(isolation).ok_or_else(|| {
+            value_error(format!(
+                "unknown isolation '{isolation}': use 'sandbox' (default) or 'none' (no \
+                 sandbox, unsafe for training)"
+            ))
+        })?;
+        let sandboxes = crate::env::HostSandboxes::for_options(&options);
+        sandboxes.check_available().map_err(to_py)?;
+        let sandboxes = Box::new(sandboxes);
         let mut interrupt: Option<PyErr> = None;
         let built = py.detach(|| {
             Env::with_sandboxes(options, sandboxes, &mut || match Python::attach(|py| {
@@ -207,6 +218,16 @@ impl PyEnv {
     }
 
     #[getter]
+    fn workspace_on_host(&self) -> PyResult<Option<PathBuf>> {
+        Ok(self.lock().map_err(to_py)?.workspace_on_host())
+    }
+
+    #[getter]
+    fn isolation(&self) -> PyResult<&'static str> {
+        Ok(self.lock().map_err(to_py)?.options().isolation_name())
+    }
+
+    #[getter]
     fn gpus(&self) -> PyResult<Vec<String>> {
         Ok(self.lock().map_err(to_py)?.gpus().to_vec())
     }
@@ -243,6 +264,7 @@ fn defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("reward_mode", "final")?;
     d.set_item("failure_reward", DEFAULT_FAILURE_REWARD)?;
     d.set_item("observation_limit", DEFAULT_OBSERVATION_LIMIT)?;
+    d.set_item("isolation", Isolation::default().name())?;
     Ok(d)
 }
 

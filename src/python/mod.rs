@@ -46,6 +46,13 @@ create_exception!(
 );
 create_exception!(
     mlgym,
+    SandboxUnavailableError,
+    SandboxError,
+    "This host cannot build the local sandbox: bubblewrap is missing or the kernel refuses \
+     user namespaces (the message names the fix; isolation=\"none\" runs without one)."
+);
+create_exception!(
+    mlgym,
     ShellError,
     MLGymError,
     "The persistent shell failed beyond recovery."
@@ -92,6 +99,9 @@ pub(crate) fn to_py(err: EnvError) -> PyErr {
         {
             EngineUnavailableError::new_err(msg)
         }
+        EnvError::Sandbox(crate::sandbox::SandboxError::Unavailable(_)) => {
+            SandboxUnavailableError::new_err(msg)
+        }
         EnvError::Sandbox(_) => SandboxError::new_err(msg),
         EnvError::Shell(_) => ShellError::new_err(msg),
         EnvError::Gpu(g) => gpu::to_py(g),
@@ -109,6 +119,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("TaskConfigError", py.get_type::<TaskConfigError>())?;
     m.add("SandboxError", py.get_type::<SandboxError>())?;
     m.add("ShellError", py.get_type::<ShellError>())?;
+    m.add(
+        "SandboxUnavailableError",
+        py.get_type::<SandboxUnavailableError>(),
+    )?;
     m.add(
         "EngineUnavailableError",
         py.get_type::<EngineUnavailableError>(),

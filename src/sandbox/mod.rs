@@ -1,4 +1,5 @@
-//! Where an episode runs. `local`: a process tree in a temp workspace on this host;
+//! Where an episode runs. `local`: a bubblewrap sandbox (or a bare process tree) over a
+//! temp workspace on this host;
 //! `container`: a Docker or Podman container per env.
 
 pub mod container;
@@ -9,7 +10,7 @@ pub mod reaper;
 
 pub use container::{ContainerConfig, ContainerSandbox, EngineKind};
 pub use exec::{ExecOutput, ExecRequest};
-pub use local::{LocalSandbox, LocalSandboxConfig};
+pub use local::{Isolation, LocalSandbox, LocalSandboxConfig};
 
 use crate::shell::ShellFactory;
 use std::path::Path;
@@ -37,6 +38,10 @@ pub enum SandboxError {
         #[source]
         source: std::io::Error,
     },
+    /// This host cannot build the local sandbox (bubblewrap missing, or user namespaces
+    /// refused); the message names the fix.
+    #[error("{0}")]
+    Unavailable(String),
     /// The sandbox was already stopped.
     #[error("the sandbox is stopped")]
     Stopped,

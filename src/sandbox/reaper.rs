@@ -43,6 +43,10 @@ pub fn reap_orphans() -> usize {
             if root.join(".mlgym-episode").exists() {
                 let _ = std::fs::remove_dir_all(&root);
             }
+            // The episode's state folder on tmpfs (sandbox::local), same name.
+            if let Some(name) = root.file_name() {
+                let _ = std::fs::remove_dir_all(crate::sys::dirs::user_shm_dir().join(name));
+            }
         }
         let _ = std::fs::remove_file(entry.path());
         reaped += 1;

@@ -43,6 +43,15 @@ pub fn alive(pid: i32) -> bool {
     unsafe { libc::kill(pid, 0) == 0 || *libc::__errno_location() == libc::EPERM }
 }
 
+/// The pid of a process in the PID namespace one level below ours (the third word of
+/// `NSpid:` in `/proc/<pid>/status`: our pid, then the child namespace's, then any
+/// deeper ones); `None` when it is gone or lives in our own namespace.
+pub fn child_ns_pid(pid: i32) -> Option<i32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("NSpid:"))?;
+    line.split_whitespace().nth(2)?.parse().ok()
+}
+
 /// Every process whose parent chain leads to `root`, found by one scan of /proc.
 pub fn descendants(root: i32) -> Vec<i32> {
     let mut parents: Vec<(i32, i32)> = Vec::new();
@@ -154,6 +163,7 @@ mod tests {
         let me = std::process::id();
         assert!(alive(i32::try_from(me).expect("pid fits in i32")));
         assert!(pid_start_time(me).is_some());
+        assert_eq!(child_ns_pid(i32::try_from(me).expect("pid fits")), None);
         assert_eq!(
             read_stat(me).map(|s| s.ppid),
             Some(i32::try_from(std::os::unix::process::parent_id()).expect("pid fits"))

@@ -6,6 +6,7 @@ so it costs one interpreter start-up and a file read.
 
 import json
 import math
+import os
 import sys
 
 
@@ -15,7 +16,9 @@ def main() -> int:
         print("No nonce on stdin: run `validate` instead.", file=sys.stderr)
         return 1
     try:
-        with open("answer.txt", encoding="utf-8") as f:
+        # Graders run with cwd `/`; the env names the workspace (docs/grading.md).
+        workspace = os.environ.get("MLGYM_WORKSPACE", ".")
+        with open(os.path.join(workspace, "answer.txt"), encoding="utf-8") as f:
             score = float(f.read(64).strip())
     except (OSError, ValueError) as err:
         print(f"answer.txt must hold one number: {err}", file=sys.stderr)

@@ -95,6 +95,7 @@ def test_stub_signature_matches_the_core():
     assert params["max_steps"].default == _core.ENV_DEFAULTS["max_steps"]
     assert params["failure_reward"].default == _core.ENV_DEFAULTS["failure_reward"]
     assert params["observation_limit"].default == _core.ENV_DEFAULTS["observation_limit"]
+    assert params["isolation"].default == _core.ENV_DEFAULTS["isolation"] == "sandbox"
 
 
 def test_every_exception_is_an_mlgym_error_in_module_mlgym():

@@ -22,11 +22,13 @@ def test_reset_observation_and_info(fixture_root):
     assert "Use {braces} literally." in obs
     assert info["step"] == 0 and info["remaining_steps"] == 50
     assert info["state"]["open_file"] == "n/a"
-    assert info["state"]["working_dir"] == env.workspace
+    assert info["state"]["working_dir"] == env.workspace == "/home/agent/workspace"
+    assert info["isolation"] == "sandbox" and env.isolation == "sandbox"
     assert info["baseline"] == {"Score": 2.0}
     assert info["primary_metric"] == "Score" and info["metric_direction"] == "maximize"
     assert info["failure"] is None and info["exit_status"] is None
-    assert sorted(p.name for p in Path(env.workspace).iterdir()) == ["answer.txt", "evaluate.py"]
+    host_ws = Path(env.workspace_on_host)
+    assert sorted(p.name for p in host_ws.iterdir()) == ["answer.txt", "evaluate.py"]
     env.close()
 
 
@@ -145,12 +147,12 @@ def test_special_actions(fixture_root):
 def test_warm_reset_restores_workspace(fixture_root):
     env = make(fixture_root)
     env.reset(seed=0)
-    ws = env.workspace
+    ws, host_ws = env.workspace, env.workspace_on_host
     env.step("echo 9 > answer.txt; touch junk.txt; cd /tmp; export FOO=1")
     obs, info = env.reset(seed=0)
-    assert env.workspace == ws
-    assert sorted(p.name for p in Path(ws).iterdir()) == ["answer.txt", "evaluate.py"]
-    assert Path(ws, "answer.txt").read_text() == "2\n"
+    assert (env.workspace, env.workspace_on_host) == (ws, host_ws)
+    assert sorted(p.name for p in Path(host_ws).iterdir()) == ["answer.txt", "evaluate.py"]
+    assert Path(host_ws, "answer.txt").read_text() == "2\n"
     assert info["state"]["working_dir"] == ws
     assert env.step("echo x${FOO}x")[0] == "xx"
     env.close()

@@ -1,8 +1,11 @@
-//! The local backend's shell transport: a bash child process and its pipes.
+//! The local backend's shell transport: a bash child process and its pipes, started
+//! directly (`isolation="none"`) or as the command of a bubblewrap sandbox.
 
 use crate::shell::{ReadResult, ShellTransport};
 use crate::sys::poll::poll_read;
-use crate::sys::proc::{exit_code, kill_tree, kill_tree_and_group};
+use crate::sys::proc::{
+    alive, child_ns_pid, descendants, exit_code, kill_tree, kill_tree_and_group,
+};
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -19,8 +22,12 @@ pub struct ProcessSpec {
     /// The complete process environment (nothing is inherited from the host).
     pub env: Vec<(String, String)>,
     /// Directories made invisible to the shell (an empty tmpfs is mounted over each in a
-    /// private mount namespace): where the task's secret files live on the host.
+    /// private mount namespace): where the task's secret files live on the host. Only
+    /// without a sandbox (the sandbox's view hides them itself).
     pub hide_paths: Vec<PathBuf>,
+    /// bwrap and its options up to `--` (see `bwrap::View::args`): bash runs as the
+    /// sandbox's command. `None`: bash runs directly on the host.
+    pub sandbox: Option<Vec<String>>,
 }
 
 /// A bash process whose stdout and stderr share one pipe.
@@ -28,6 +35,7 @@ pub struct ProcessTransport {
     child: Child,
     stdin: File,
     output: File,
+    sandboxed: bool,
 }
 
 fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
@@ -44,23 +52,40 @@ impl ProcessTransport {
     /// Starts `/bin/bash --norc --noprofile` (argv[0] `/bin/bash`) as its own process
     /// group, a child subreaper (so descendants stay in its tree), and killed when the
     /// thread that started it dies.
+    ///
+    /// With a sandbox, the child is bwrap: it is killed with the thread that started it,
+    /// and with `--die-with-parent` the sandbox's PID 1 (and so every process in the
+    /// sandbox) dies with it.
     pub fn spawn(spec: &ProcessSpec) -> std::io::Result<Self> {
         let (out_read, out_write) = pipe()?;
         let err_write = out_write.try_clone()?;
-        let mut cmd = Command::new("/bin/bash");
-        cmd.arg0("/bin/bash")
-            .args(["--norc", "--noprofile"])
-            .current_dir(&spec.cwd)
-            .env_clear()
+        let bash = ["/bin/bash", "--norc", "--noprofile"];
+        let mut cmd = match &spec.sandbox {
+            Some(prefix) => {
+                let mut cmd = Command::new(&prefix[0]);
+                cmd.args(&prefix[1..]).args(bash).current_dir("/");
+                cmd
+            }
+            None => {
+                let mut cmd = Command::new(bash[0]);
+                cmd.arg0(bash[0]).args(&bash[1..]).current_dir(&spec.cwd);
+                cmd
+            }
+        };
+        // The environment is the complete one given (bwrap passes its own on to bash,
+        // which is what `--clearenv` plus `--setenv` per variable would do).
+        cmd.env_clear()
             .envs(spec.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::from(out_write))
             .stderr(Stdio::from(err_write))
             .process_group(0);
+        let sandboxed = spec.sandbox.is_some();
         let hide: Vec<std::ffi::CString> = spec
             .hide_paths
             .iter()
             .filter_map(|p| std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).ok())
+            .filter(|_| !sandboxed)
             .collect();
         let ids = unsafe { (libc::getuid(), libc::getgid()) };
         let maps = [
@@ -70,7 +95,9 @@ impl ProcessTransport {
         // SAFETY: between fork and exec only raw syscalls run, on data prepared above.
         unsafe {
             cmd.pre_exec(move || {
-                libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+                if !sandboxed {
+                    libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+                }
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
                 if !hide.is_empty() {
                     hide_in_private_namespace(&hide, &maps)?;
@@ -88,12 +115,84 @@ impl ProcessTransport {
             child,
             stdin,
             output: File::from(out_read),
+            sandboxed,
         })
     }
 
-    /// Process id of the shell.
+    /// Process id of the shell (of bwrap, when sandboxed).
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Host pids of the sandbox's processes, with their pid inside the sandbox.
+    fn sandbox_processes(&self) -> Vec<(i32, Option<i32>)> {
+        descendants(self.child.id() as i32)
+            .into_iter()
+            .map(|pid| (pid, child_ns_pid(pid)))
+            .collect()
+    }
+
+    /// Kills every process of the sandbox except its PID 1 (bwrap's reaper) and PID 2
+    /// (bash), from the host: orphans, `setsid` and double-forked processes included,
+    /// since all of them live in the sandbox's PID namespace under its PID 1.
+    fn kill_sandbox_descendants(&mut self) -> usize {
+        let mut total = 0;
+        for _ in 0..20 {
+            let victims: Vec<i32> = self
+                .sandbox_processes()
+                .into_iter()
+                .filter(|(_, inner)| !matches!(inner, Some(1) | Some(2)))
+                .map(|(pid, _)| pid)
+                .collect();
+            if victims.is_empty() {
+                break;
+            }
+            for pid in &victims {
+                // SAFETY: sending a signal has no memory-safety preconditions.
+                unsafe {
+                    libc::kill(*pid, libc::SIGKILL);
+                }
+            }
+            total += victims.len();
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        total
+    }
+
+    /// Kills the sandbox from outside: SIGKILL to its PID 1 makes the kernel kill every
+    /// process in the PID namespace, and bwrap, which waits for that PID 1, exits once
+    /// the namespace is empty. Nothing is asked of the agent's shell.
+    fn terminate_sandbox(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        let init = self
+            .sandbox_processes()
+            .into_iter()
+            .find(|(_, inner)| *inner == Some(1))
+            .map(|(pid, _)| pid);
+        if let Some(init) = init {
+            // SAFETY: as above.
+            unsafe {
+                libc::kill(init, libc::SIGKILL);
+            }
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while std::time::Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        // No PID 1 yet (bwrap still setting up) or bwrap stuck: kill bwrap and all below.
+        kill_tree_and_group(self.child.id() as i32);
+        let _ = self.child.wait();
+        if let Some(init) = init {
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while alive(init) && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
     }
 }
 
@@ -108,10 +207,17 @@ impl ShellTransport for ProcessTransport {
     }
 
     fn kill_descendants(&mut self) -> std::io::Result<usize> {
+        if self.sandboxed {
+            return Ok(self.kill_sandbox_descendants());
+        }
         Ok(kill_tree(self.child.id() as i32, false))
     }
 
     fn terminate(&mut self) {
+        if self.sandboxed {
+            self.terminate_sandbox();
+            return;
+        }
         kill_tree_and_group(self.child.id() as i32);
         let _ = self.child.wait();
     }
