@@ -4,13 +4,12 @@
 //! to its marker.
 
 use super::engine::Engine;
-use super::exec::{create_and_start, run_collect, ExecCall, KILL_TIMEOUT};
+use super::exec::create_and_start;
 use super::fifo::FifoLink;
 use super::runtime::{block_on, spawn};
-use super::{ContainerError, KILL_AGENT_PROCESSES_SH};
+use super::{kill_agent_processes, ContainerError};
 use crate::shell::{ReadResult, ShellTransport};
 use crate::sys::quote::shell_quote;
-use crate::sys::random::random_u32;
 use bollard::container::LogOutput;
 use bollard::exec::StartExecResults;
 use futures_util::StreamExt;
@@ -318,9 +317,6 @@ pub struct ExecShellTransport {
     uid: u32,
 }
 
-/// How long an idle shell gets to kill itself before a root exec does it.
-const TERMINATE_WAIT: Duration = Duration::from_secs(2);
-
 impl ExecShellTransport {
     /// Starts the shell (taking the standby when one waits) and reads its start-up line.
     pub fn spawn(engine: &Engine, spec: &ExecShellSpec) -> std::io::Result<Self> {
@@ -399,51 +395,17 @@ impl ExecShellTransport {
         self.pid
     }
 
+    /// Kills the agent's processes (all, or all but this shell) from a fresh root exec.
     fn kill_agent_processes(&self, keep_shell: bool) -> Result<usize, ContainerError> {
         let keep = if keep_shell { self.pid } else { 0 };
-        let (uid, keep) = (self.uid.to_string(), keep.to_string());
-        let argv = [
-            "/bin/bash",
-            "-c",
-            KILL_AGENT_PROCESSES_SH,
-            "mlgym-kill",
-            &uid,
-            &keep,
-        ];
-        let out = run_collect(
+        // The uid set-up read as root, never one the agent's shell reported.
+        kill_agent_processes(
             &self.engine,
             &self.spec.container,
-            &ExecCall::root(&argv, KILL_TIMEOUT),
-        )?;
-        Ok(String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .parse()
-            .unwrap_or(0))
-    }
-
-    /// Reads until `needle` shows up (true) or the deadline or EOF passes (false).
-    fn wait_for(&mut self, needle: &[u8], wait: Duration) -> bool {
-        let deadline = Instant::now() + wait;
-        let mut seen = std::mem::take(&mut self.pending);
-        let mut buf = [0u8; 8192];
-        loop {
-            if seen.windows(needle.len()).any(|w| w == needle) {
-                return true;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            match self.link.read(&mut buf, left) {
-                Ok(ReadResult::Data(n)) => {
-                    let keep = seen.len().saturating_sub(needle.len());
-                    seen.drain(..keep);
-                    seen.extend_from_slice(&buf[..n]);
-                }
-                Ok(ReadResult::Timeout) => continue,
-                _ => return false,
-            }
-        }
+            self.spec.ids.0,
+            keep,
+            false,
+        )
     }
 }
 
@@ -467,21 +429,11 @@ impl ShellTransport for ExecShellTransport {
     }
 
     fn terminate(&mut self) {
-        // An idle shell can kill the agent's processes itself, without an exec: `kill -1`
-        // as the agent reaches every other agent process in the container, then `$$`.
-        // The acknowledgement comes after every SIGKILL was sent, so the next shell
-        // cannot be hit by them; the old shell can then only run `kill $$`.
-        // The agent could print a guessable acknowledgement early; a random one it
-        // cannot (zeros only if the OS has no randomness, then the exec path still runs
-        // whenever the shell does not answer).
-        let ack = format!("__mlgym_killed_{:08x}", random_u32().unwrap_or(0));
-        let line = format!("\nkill -9 -1; echo {ack}; kill -9 $$\n");
-        let done = self.link.write_all(line.as_bytes()).is_ok()
-            && self.wait_for(ack.as_bytes(), TERMINATE_WAIT);
+        // Never by typing into the shell: the agent owns its builtins and functions
+        // (`kill`, `builtin`, `command` can all be shadowed). A fresh root exec kills
+        // every process of the agent, this shell included, until none is left.
         self.link.close_input();
-        if !done {
-            let _ = self.kill_agent_processes(false);
-        }
+        let _ = self.kill_agent_processes(false);
     }
 
     fn exit_status(&mut self) -> Option<i32> {

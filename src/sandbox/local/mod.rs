@@ -193,7 +193,7 @@ impl Sandbox for LocalSandbox {
         if self.stopped {
             return Err(SandboxError::Stopped);
         }
-        refill_dir(&self.workspace, entries, |_, _| {})
+        refill_dir(&self.workspace, entries, &|_| None)
     }
 
     fn make_private_dir(&mut self) -> Result<String, SandboxError> {
