@@ -13,6 +13,7 @@ pub mod runtime;
 mod scripts;
 pub mod tarball;
 pub mod transport;
+pub mod warden;
 
 pub use engine::{Engine, EngineKind};
 pub use scripts::{KILL_AGENT_PROCESSES_SH, KILL_TREE_SH};
@@ -32,7 +33,8 @@ use bollard::query_parameters::{
 };
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use transport::{ExecShellSpec, ExecShellTransport};
 
@@ -264,7 +266,12 @@ pub struct ContainerSandbox {
     standby: Option<transport::StandbySlot>,
     /// Whether an agent's shell was handed out since the last reset (so the next one
     /// has something to clean up).
-    used: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    used: Arc<AtomicBool>,
+    /// Set by a shell that ended without killing the agent's processes yet: the next
+    /// shell start, or the next reset, kills them first.
+    pending_kill: Arc<AtomicBool>,
+    /// The next reset's warden (FIFO links only).
+    warden: Option<warden::WardenSlot>,
     stopped: bool,
 }
 
@@ -370,6 +377,8 @@ impl ContainerSandbox {
             fifo_dir: None,
             standby: None,
             used: Default::default(),
+            pending_kill: Default::default(),
+            warden: None,
             stopped: false,
         };
         if config.start {
@@ -408,9 +417,23 @@ impl ContainerSandbox {
         }
         if settings.shell_link == ShellLink::Fifo {
             self.fifo_dir = Some((self.root.join("io"), FIFO_DIR.to_string()));
+            let slot = warden::WardenSlot::default();
+            if let Some(spec) = self.warden_spec() {
+                warden::refill(spec, slot.clone(), false);
+            }
+            self.warden = Some(slot);
         }
         chown_tree(&self.host_workspace, self.agent_ids, false);
         Ok(())
+    }
+
+    fn warden_spec(&self) -> Option<warden::WardenSpec> {
+        Some(warden::WardenSpec {
+            engine: self.engine.clone(),
+            container: self.id.clone(),
+            fifo_dir: self.fifo_dir.clone()?,
+            uid: self.agent_ids.0,
+        })
     }
 
     /// Ends the last episode outside the workspace: kills every process of the agent
@@ -418,6 +441,17 @@ impl ContainerSandbox {
     /// agent's home, all in one fresh root exec. Only then may the host touch the
     /// workspace.
     fn reset_container(&mut self) -> Result<(), SandboxError> {
+        self.pending_kill.store(false, Ordering::SeqCst);
+        if let Some(slot) = &self.warden {
+            let done = slot.take().is_some_and(warden::Warden::run);
+            if let Some(spec) = self.warden_spec() {
+                warden::refill(spec, slot.clone(), true);
+            }
+            if done {
+                return Ok(());
+            }
+        }
+        // No warden (attach links), or it failed: the same in fresh execs.
         kill_agent_processes(&self.engine, &self.id, self.agent_ids.0, 0, true)
             .map_err(sandbox_err)?;
         let script = format!("set -e\n{}", scripts::RESET_SH);
@@ -546,6 +580,7 @@ impl Sandbox for ContainerSandbox {
                 setpriv: self.setpriv,
                 fifo_dir: self.fifo_dir.clone(),
                 standby: self.standby.clone(),
+                pending_kill: self.pending_kill.clone(),
             },
         })
     }

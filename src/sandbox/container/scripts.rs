@@ -60,42 +60,51 @@ pub const KILL_TREE_SH: &str = r#"tree() { local c; kill -STOP "$1" 2>/dev/null;
   for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do tree "$c"; done; }
 pids=$(tree "$1"); kill -KILL $pids 2>/dev/null; true"#;
 
-/// Set-up after start: the grading root only root can enter, a root-only copy of the
-/// agent's home (without the workspace) in `/var/lib/mlgym/home` for resets, the shell's state folder on tmpfs;
-/// prints the agent's uid and gid and whether `setpriv` exists (1 or 0).
+/// Set-up after start: the grading root only root can enter, a copy of the agent's
+/// home as the image has it (without the workspace; owner and mode included) in the
+/// root-only `/var/lib/mlgym`, the shell's state folder on tmpfs; prints the agent's uid
+/// and gid and whether `setpriv` exists (1 or 0).
 pub const SETUP_SH: &str = r#"set -e
 mkdir -p /run/mlgym-grade && chown root:root /run/mlgym-grade && chmod 700 /run/mlgym-grade
-mkdir -p /var/lib/mlgym && chmod 700 /var/lib/mlgym
+mkdir -p /var/lib/mlgym && chown root:root /var/lib/mlgym && chmod 700 /var/lib/mlgym
 # Only once: after a restart the agent's home is no longer the image's.
-if [[ ! -e /var/lib/mlgym/home.mode ]]; then
-  rm -rf /var/lib/mlgym/home && mkdir -m 700 /var/lib/mlgym/home
+if [[ ! -e /var/lib/mlgym/home.done ]]; then
+  rm -rf /var/lib/mlgym/home && mkdir /var/lib/mlgym/home
   shopt -s dotglob nullglob
   for f in /home/agent/*; do
     [[ $f == /home/agent/workspace ]] || cp -a -- "$f" /var/lib/mlgym/home/
   done
-  stat -c '%u:%g %a' /home/agent > /var/lib/mlgym/home.mode
+  chown --reference=/home/agent /var/lib/mlgym/home
+  chmod --reference=/home/agent /var/lib/mlgym/home
+  touch /var/lib/mlgym/home.done
 fi
-rm -rf /dev/shm/mlgym && mkdir -m 700 /dev/shm/mlgym && chown agent: /dev/shm/mlgym
+rm -rf /dev/shm/mlgym && install -d -o agent -g agent -m 700 /dev/shm/mlgym
 sp=0; command -v setpriv >/dev/null && sp=1
 echo "$(id -u agent) $(id -g agent) $sp""#;
 
-/// A warm reset, as root, after [`KILL_AGENT_PROCESSES_SH`] has run in the same exec:
+/// A warm reset, as root, after [`KILL_AGENT_PROCESSES_SH`] has run in the same process:
 /// nothing of the last episode is left outside the workspace (which the host restores
 /// afterwards). Empties the scratch folders (`/tmp`, `/var/tmp`, `/dev/shm`, `/run/lock`,
-/// POSIX message queues, System V IPC), restores the agent's home from the skeleton,
-/// and makes a new shell state folder. `rm` and `find -delete` never follow links.
-pub const RESET_SH: &str = r#"
-for d in /tmp /var/tmp /dev/shm /run/lock /dev/mqueue; do
-  [[ -d $d && ! -L $d ]] && find "$d" -xdev -mindepth 1 -delete 2>/dev/null
+/// POSIX message queues), System V IPC, restores the agent's home (owner and mode too)
+/// from the set-up copy, and makes a new shell state folder. `rm`, `cp -a` and `find
+/// -delete` never follow links; a program runs only when there is something to remove.
+pub const RESET_SH: &str = r#"shopt -s dotglob nullglob
+scratch=(/tmp/* /var/tmp/* /dev/shm/* /run/lock/* /dev/mqueue/*)
+if ((${#scratch[@]})); then
+  find /tmp /var/tmp /dev/shm /run/lock /dev/mqueue -xdev -mindepth 1 -delete 2>/dev/null || true
+fi
+ipc=0
+for f in /proc/sysvipc/shm /proc/sysvipc/msg /proc/sysvipc/sem; do
+  n=0
+  while read -r _; do n=$((n + 1)); done 2>/dev/null < "$f" || true
+  if ((n > 1)); then ipc=1; fi
 done
-command -v ipcrm >/dev/null && ipcrm --all 2>/dev/null
-shopt -s dotglob nullglob
+if ((ipc)); then ipcrm --all 2>/dev/null || true; fi
+home=()
 for f in /home/agent/*; do
-  [[ $f == /home/agent/workspace ]] || rm -rf -- "$f"
+  if [[ $f != /home/agent/workspace ]]; then home+=("$f"); fi
 done
+if ((${#home[@]})); then rm -rf -- "${home[@]}"; fi
 cp -a /var/lib/mlgym/home/. /home/agent/
-read -r owner mode < /var/lib/mlgym/home.mode
-chown "$owner" /home/agent && chmod "$mode" /home/agent
-chmod 1777 /tmp /var/tmp 2>/dev/null
-mkdir -m 700 /dev/shm/mlgym && chown agent: /dev/shm/mlgym
+install -d -o agent -g agent -m 700 /dev/shm/mlgym
 "#;

@@ -15,6 +15,7 @@ use bollard::exec::StartExecResults;
 use futures_util::StreamExt;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -42,21 +43,38 @@ pub struct ExecShellSpec {
     pub fifo_dir: Option<(PathBuf, String)>,
     /// Where a pre-started shell waits (none without `setpriv`).
     pub standby: Option<StandbySlot>,
+    /// Set when a shell ended without its agent's processes killed yet (shared with the
+    /// sandbox, whose reset kills them as well).
+    pub pending_kill: Arc<AtomicBool>,
 }
 
 /// Where the pre-started shell waits, shared by the sandbox and its shell factories.
 pub type StandbySlot = Arc<StandbyCell>;
 
-/// The standby shell, whether one is being made, and whether a reset is waiting for it.
-#[derive(Debug, Default)]
-pub struct StandbyCell {
-    state: Mutex<StandbyState>,
+/// A pre-started process (the standby shell, or the reset warden), whether one is being
+/// made, and whether a reset is waiting for it.
+#[derive(Debug)]
+pub struct StandbyCell<T = StandbyShell> {
+    state: Mutex<StandbyState<T>>,
     changed: Condvar,
 }
 
-#[derive(Debug, Default)]
-struct StandbyState {
-    shell: Option<StandbyShell>,
+impl<T> Default for StandbyCell<T> {
+    fn default() -> Self {
+        Self {
+            state: Mutex::new(StandbyState {
+                shell: None,
+                filling: false,
+                waiting: false,
+            }),
+            changed: Condvar::new(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct StandbyState<T> {
+    shell: Option<T>,
     filling: bool,
     waiting: bool,
 }
@@ -65,9 +83,9 @@ struct StandbyState {
 /// shell (making one takes about as long, and two at once compete for the engine).
 const STANDBY_WAIT: Duration = Duration::from_millis(400);
 
-impl StandbyCell {
+impl<T> StandbyCell<T> {
     /// The standby, waiting briefly for one that is on its way.
-    fn take(&self) -> Option<StandbyShell> {
+    pub(crate) fn take(&self) -> Option<T> {
         let mut st = self.state.lock().ok()?;
         if st.shell.is_none() && st.filling {
             st.waiting = true;
@@ -86,7 +104,7 @@ impl StandbyCell {
     }
 
     /// Marks a refill as started; false when one already is.
-    fn begin_fill(&self) -> bool {
+    pub(crate) fn begin_fill(&self) -> bool {
         match self.state.lock() {
             Ok(mut st) if !st.filling && st.shell.is_none() => {
                 st.filling = true;
@@ -97,13 +115,13 @@ impl StandbyCell {
     }
 
     /// Sleeps up to `delay`, cut short when a reset waits.
-    fn pause_unless_waited_for(&self, delay: Duration) {
+    pub(crate) fn pause_unless_waited_for(&self, delay: Duration) {
         if let Ok(st) = self.state.lock() {
             let _ = self.changed.wait_timeout_while(st, delay, |st| !st.waiting);
         }
     }
 
-    fn finish_fill(&self, shell: Option<StandbyShell>) {
+    pub(crate) fn finish_fill(&self, shell: Option<T>) {
         if let Ok(mut st) = self.state.lock() {
             st.filling = false;
             if shell.is_some() {
@@ -320,6 +338,10 @@ pub struct ExecShellTransport {
 impl ExecShellTransport {
     /// Starts the shell (taking the standby when one waits) and reads its start-up line.
     pub fn spawn(engine: &Engine, spec: &ExecShellSpec) -> std::io::Result<Self> {
+        if spec.pending_kill.swap(false, Ordering::SeqCst) {
+            // What the last shell left running goes before the next shell starts.
+            kill_agent_processes(engine, &spec.container, spec.ids.0, 0, false).map_err(io_err)?;
+        }
         let standby = spec.standby.as_ref().and_then(|slot| slot.take());
         let transport = match standby {
             Some(standby) => {
@@ -430,10 +452,12 @@ impl ShellTransport for ExecShellTransport {
 
     fn terminate(&mut self) {
         // Never by typing into the shell: the agent owns its builtins and functions
-        // (`kill`, `builtin`, `command` can all be shadowed). A fresh root exec kills
-        // every process of the agent, this shell included, until none is left.
+        // (`kill`, `builtin`, `command` can all be shadowed). Root kills every process
+        // of the agent, this shell included, until none is left: before the next shell
+        // starts (a fresh root exec), or at the reset that follows (the warden), or by
+        // removing the container; nothing else runs in between.
         self.link.close_input();
-        let _ = self.kill_agent_processes(false);
+        self.spec.pending_kill.store(true, Ordering::SeqCst);
     }
 
     fn exit_status(&mut self) -> Option<i32> {
