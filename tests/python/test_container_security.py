@@ -259,13 +259,18 @@ def test_symlink_swap_during_reset_leaves_host_files_untouched(engine, tmp_path)
             f"ln -s {victim_dir} evaluate.py && ln -s {victim_dir} dir && "
             f"mkdir -p sub && ln -s {victim} sub/file"
         )
-        # A process that keeps swapping files for links while the reset runs.
-        env.step(
-            "(trap '' TERM HUP; while :; do for n in strategy.py evaluate.py data x; do "
-            f"ln -sfn {victim_dir} $n.tmp 2>/dev/null; mv -Tf $n.tmp $n 2>/dev/null; done; done) "
+        # Processes that keep swapping files for links while the reset runs, started in a
+        # shell whose `kill`, `builtin` and `command` are the agent's.
+        swapper = (
+            "(trap '' TERM HUP; while :; do for n in strategy.py evaluate.py; do "
+            f"ln -sfn {victim} $n.tmp 2>/dev/null; mv -Tf $n.tmp $n 2>/dev/null; "
+            f"ln -sfn {victim_dir} x.tmp 2>/dev/null; mv -Tf x.tmp x 2>/dev/null; done; done) "
             ">/dev/null 2>&1 </dev/null &"
         )
-        for _ in range(3):
+        for _ in range(5):
+            env.step(SHADOW)
+            env.step(swapper)
+            env.step(swapper)
             env.reset(seed=0)
             assert snapshot() == before
         obs, *_ = env.step("ls -A; test -L strategy.py || test -L evaluate.py || echo plain")
