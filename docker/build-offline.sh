@@ -51,7 +51,7 @@ esac
 # tool chain is purged again (see slim_root). libopenblas0-pthread keeps the fast BLAS.
 packages=bash,coreutils,util-linux,procps,file,git,ca-certificates,python3,python3-numpy,python3-pandas,python3-scipy,python3-sklearn,flake8,libopenblas0-pthread
 # Bump when the steps done inside the root change, so caches and images are rebuilt.
-recipe=2
+recipe=3
 hash=$(printf '%s\n' "$packages" "$suite" "recipe-$recipe" | sha256sum | cut -c1-16)
 cache=${MLGYM_IMAGE_CACHE:-/var/cache/mlgym-image}
 tarball=$cache/rootfs-$suite-$hash.tar
@@ -134,6 +134,9 @@ useradd -m -u 1000 -g 1000 -s /bin/bash agent
 mkdir -p /home/agent/workspace
 chown -R agent:agent /home/agent
 ln -sf /usr/bin/python3 /usr/local/bin/python
+# No way up: no set-user-ID or set-group-ID programs (su, passwd, mount...). The sandbox
+# also sets no-new-privileges, which makes the kernel ignore such bits anyway.
+find / -xdev \( -perm -4000 -o -perm -2000 \) -type f -exec chmod ug-s {} +
 
 apt-get clean
 rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/debconf/*-old /var/lib/dpkg/*-old \
@@ -181,9 +184,10 @@ build_root() {
 smoke_test() { # engine
   local out
   out=$("$1" run --rm --network none "$tag" bash -c \
-    'id -u; id -g; pwd; python -c "import numpy, pandas, scipy, sklearn, flake8; print(\"imports-ok\")"' 2>&1) ||
+    'id -u; id -g; pwd; python -c "import numpy, pandas, scipy, sklearn, flake8; print(\"imports-ok\")"
+    find / -xdev -perm /6000 -type f 2>/dev/null | wc -l' 2>&1) ||
     { echo "$out" >&2; return 1; }
-  [ "$(printf '%s\n' "$out" | tr '\n' ' ')" = "1000 1000 /home/agent/workspace imports-ok " ] ||
+  [ "$(printf '%s\n' "$out" | tr '\n' ' ')" = "1000 1000 /home/agent/workspace imports-ok 0 " ] ||
     { echo "$out" >&2; return 1; }
 }
 

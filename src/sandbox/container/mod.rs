@@ -13,25 +13,28 @@ pub mod runtime;
 mod scripts;
 pub mod tarball;
 pub mod transport;
+pub mod warden;
 
 pub use engine::{Engine, EngineKind};
 pub use scripts::{KILL_AGENT_PROCESSES_SH, KILL_TREE_SH};
 
 use super::exec::{ExecOutput, ExecRequest};
-use super::fs::{refill_dir, remove_tree};
+use super::fs::{private_dir, refill_dir, remove_tree};
 use super::{Sandbox, SandboxError};
 use crate::aci::runtime::RUNTIME_FILES;
 use crate::settings::{Settings, ShellLink};
 use crate::shell::{ShellFactory, ShellTransport};
-use crate::sys::dirs::container_hosts_dir;
-use crate::sys::random::random_u32;
+use crate::sys::dirs::{container_hosts_dir, user_dir};
+use crate::sys::random::{random_hex, random_u32};
 use bollard::models::{ContainerCreateBody, DeviceMapping, DeviceRequest, HostConfig};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, RestartContainerOptionsBuilder,
+    UploadToContainerOptionsBuilder,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use transport::{ExecShellSpec, ExecShellTransport};
 
@@ -122,6 +125,89 @@ impl ContainerConfig {
 
 static CONTAINERS: AtomicU64 = AtomicU64::new(0);
 
+/// Capabilities a container keeps (everything else is dropped): what set-up, grading,
+/// resets and kills need as root. No `MKNOD` (device nodes), no `FSETID`, no `NET_RAW`,
+/// no `SYS_*`, no `SETPCAP`/`SETFCAP`; the agent, not root, has none of them anyway.
+pub const CAPABILITIES: [&str; 6] = [
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "SETUID",
+    "SETGID",
+    "KILL",
+];
+
+/// Process limit when neither the user nor the task gives one.
+pub const DEFAULT_PIDS: i64 = 1024;
+/// Memory limit when neither the user nor the task gives one (less on smaller hosts).
+pub const DEFAULT_MEMORY: i64 = 8 << 30;
+
+/// The limits a container gets: the config's, else the defaults; and the sizes of its
+/// `/tmp` and `/dev/shm` (in memory, so charged to the memory limit).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Memory in bytes.
+    pub memory: i64,
+    /// CPUs in billionths.
+    pub nano_cpus: i64,
+    /// Processes (threads count).
+    pub pids: i64,
+    /// Size of the `/tmp` tmpfs in bytes.
+    pub tmp_size: i64,
+    /// Size of the `/dev/shm` tmpfs in bytes.
+    pub shm_size: i64,
+}
+
+impl Limits {
+    /// The limits for `config` on a host with `host_memory` bytes and `host_cpus` CPUs.
+    pub fn of(config: &ContainerConfig, host_memory: Option<i64>, host_cpus: usize) -> Self {
+        let default_memory = host_memory.map_or(DEFAULT_MEMORY, |m| m.min(DEFAULT_MEMORY));
+        let memory = config.memory_bytes.unwrap_or(default_memory);
+        let cpus = config.cpus.unwrap_or(host_cpus.max(1) as f64);
+        Self {
+            memory,
+            nano_cpus: (cpus * 1e9) as i64,
+            pids: config.pids_limit.unwrap_or(DEFAULT_PIDS),
+            tmp_size: (memory / 2).max(16 << 20),
+            shm_size: (memory / 4).max(16 << 20),
+        }
+    }
+
+    /// The limits for `config` on this host.
+    pub fn for_this_host(config: &ContainerConfig) -> Self {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self::of(config, host_memory(), cpus)
+    }
+}
+
+/// Total memory of this host (`MemTotal`).
+fn host_memory() -> Option<i64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: i64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// The security and resource part of a container's host config.
+pub fn confined_host_config(limits: &Limits, host: &mut HostConfig) {
+    host.cap_drop = Some(vec!["ALL".into()]);
+    host.cap_add = Some(CAPABILITIES.iter().map(|c| c.to_string()).collect());
+    host.security_opt = Some(vec!["no-new-privileges".into()]);
+    host.memory = Some(limits.memory);
+    host.nano_cpus = Some(limits.nano_cpus);
+    host.pids_limit = Some(limits.pids);
+    let mut tmpfs = HashMap::new();
+    tmpfs.insert(
+        "/tmp".to_string(),
+        format!("rw,exec,nosuid,nodev,size={},mode=1777", limits.tmp_size),
+    );
+    tmpfs.insert(
+        "/dev/shm".to_string(),
+        format!("rw,noexec,nosuid,nodev,size={},mode=1777", limits.shm_size),
+    );
+    host.tmpfs = Some(tmpfs);
+}
+
 /// Sets `key` in an engine-style environment (`KEY=value` entries), replacing any
 /// earlier value so the engine never sees the key twice.
 fn set_env(env: &mut Vec<String>, key: &str, value: &str) {
@@ -178,7 +264,14 @@ pub struct ContainerSandbox {
     setpriv: bool,
     fifo_dir: Option<(PathBuf, String)>,
     standby: Option<transport::StandbySlot>,
-    private_dirs: u64,
+    /// Whether an agent's shell was handed out since the last reset (so the next one
+    /// has something to clean up).
+    used: Arc<AtomicBool>,
+    /// Set by a shell that ended without killing the agent's processes yet: the next
+    /// shell start, or the next reset, kills them first.
+    pending_kill: Arc<AtomicBool>,
+    /// The next reset's warden (FIFO links only).
+    warden: Option<warden::WardenSlot>,
     stopped: bool,
 }
 
@@ -203,8 +296,16 @@ impl ContainerSandbox {
         let name = format!("mlgym-{pid}-{n}-{suffix}");
         let root = container_hosts_dir().join(&name);
         let host_workspace = root.join("workspace");
-        for dir in [&host_workspace, &root.join("io")] {
-            std::fs::create_dir_all(dir).map_err(|source| SandboxError::Io {
+        // Only this user can enter any of them: whatever the container leaves in the
+        // workspace (a set-id file, say) is out of other host users' reach.
+        for dir in [
+            user_dir(),
+            container_hosts_dir(),
+            root.clone(),
+            host_workspace.clone(),
+            root.join("io"),
+        ] {
+            private_dir(&dir).map_err(|source| SandboxError::Io {
                 action: "create",
                 path: dir.clone(),
                 source,
@@ -222,12 +323,10 @@ impl ContainerSandbox {
                 format!("{}:{FIFO_DIR}", root.join("io").display()),
             ]),
             network_mode: Some(config.network.clone().unwrap_or_else(|| "none".into())),
-            memory: config.memory_bytes,
-            nano_cpus: config.cpus.map(|c| (c * 1e9) as i64),
-            pids_limit: config.pids_limit,
             init: Some(true),
             ..Default::default()
         };
+        confined_host_config(&Limits::for_this_host(config), &mut host);
         gpu_host_config(config.engine, &config.gpus, &mut host);
         let body = ContainerCreateBody {
             image: Some(config.image.clone()),
@@ -277,7 +376,9 @@ impl ContainerSandbox {
             setpriv: false,
             fifo_dir: None,
             standby: None,
-            private_dirs: 0,
+            used: Default::default(),
+            pending_kill: Default::default(),
+            warden: None,
             stopped: false,
         };
         if config.start {
@@ -307,30 +408,61 @@ impl ContainerSandbox {
         let archive = tarball::files(&files)
             .map_err(|e| sandbox_err(ContainerError::Setup(e.to_string())))?;
         self.upload("/", archive)?;
-        let out = self.root_exec(&["/bin/bash", "-c", scripts::SETUP_SH], Vec::new())?;
-        if out.status != 0 {
-            return Err(sandbox_err(ContainerError::Setup(format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ))));
-        }
-        let text = String::from_utf8_lossy(&out.stdout);
-        let mut it = text
-            .split_whitespace()
-            .filter_map(|s| s.parse::<u32>().ok());
-        if let (Some(u), Some(g)) = (it.next(), it.next()) {
-            self.agent_ids = (u, g);
-        }
-        self.setpriv = it.next() == Some(1);
+        let (ids, setpriv) = set_up(&self.engine, &self.id).map_err(sandbox_err)?;
+        self.agent_ids = ids;
+        self.setpriv = setpriv;
         let settings = Settings::from_env();
         if self.setpriv && settings.standby_shell {
             self.standby = Some(Default::default());
         }
         if settings.shell_link == ShellLink::Fifo {
             self.fifo_dir = Some((self.root.join("io"), FIFO_DIR.to_string()));
+            let slot = warden::WardenSlot::default();
+            if let Some(spec) = self.warden_spec() {
+                warden::refill(spec, slot.clone(), false);
+            }
+            self.warden = Some(slot);
         }
         chown_tree(&self.host_workspace, self.agent_ids, false);
+        Ok(())
+    }
+
+    fn warden_spec(&self) -> Option<warden::WardenSpec> {
+        Some(warden::WardenSpec {
+            engine: self.engine.clone(),
+            container: self.id.clone(),
+            fifo_dir: self.fifo_dir.clone()?,
+            uid: self.agent_ids.0,
+        })
+    }
+
+    /// Ends the last episode outside the workspace: kills every process of the agent
+    /// (and stray root daemons), then empties the scratch folders and restores the
+    /// agent's home, all in one fresh root exec. Only then may the host touch the
+    /// workspace.
+    fn reset_container(&mut self) -> Result<(), SandboxError> {
+        self.pending_kill.store(false, Ordering::SeqCst);
+        if let Some(slot) = &self.warden {
+            let done = slot.take().is_some_and(warden::Warden::run);
+            if let Some(spec) = self.warden_spec() {
+                warden::refill(spec, slot.clone(), true);
+            }
+            if done {
+                return Ok(());
+            }
+        }
+        // No warden (attach links), or it failed: the same in fresh execs.
+        kill_agent_processes(&self.engine, &self.id, self.agent_ids.0, 0, true)
+            .map_err(sandbox_err)?;
+        let script = format!("set -e\n{}", scripts::RESET_SH);
+        let out = self.root_exec(&["/bin/bash", "-c", &script], Vec::new())?;
+        if out.status != 0 {
+            return Err(sandbox_err(ContainerError::Setup(format!(
+                "the reset failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ))));
+        }
         Ok(())
     }
 
@@ -436,6 +568,7 @@ impl Sandbox for ContainerSandbox {
     }
 
     fn shell_factory(&self) -> Box<dyn ShellFactory> {
+        self.used.store(true, Ordering::SeqCst);
         Box::new(ContainerShellFactory {
             engine: self.engine.clone(),
             spec: ExecShellSpec {
@@ -447,6 +580,7 @@ impl Sandbox for ContainerSandbox {
                 setpriv: self.setpriv,
                 fifo_dir: self.fifo_dir.clone(),
                 standby: self.standby.clone(),
+                pending_kill: self.pending_kill.clone(),
             },
         })
     }
@@ -458,18 +592,30 @@ impl Sandbox for ContainerSandbox {
         if self.stopped {
             return Err(SandboxError::Stopped);
         }
+        if self.used.swap(false, Ordering::SeqCst) {
+            self.reset_container()?;
+        }
+        // No process of the agent is left: nothing can swap a file for a link now, and
+        // the refill never follows one anyway.
         let ids = self.agent_ids;
-        refill_dir(&self.host_workspace, entries, |dst, read_only| {
-            chown_tree(dst, ids, read_only)
-        })?;
-        chown_tree(&self.host_workspace, self.agent_ids, false);
-        Ok(())
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        refill_dir(&self.host_workspace, entries, &|read_only| {
+            // Rootless engines map ownership themselves.
+            root.then_some(if read_only { (0, 0) } else { ids })
+        })
     }
 
     fn make_private_dir(&mut self) -> Result<String, SandboxError> {
-        self.private_dirs += 1;
-        let dir = format!("{GRADE_ROOT}/grade-{}", self.private_dirs);
-        let out = self.root_exec(&["mkdir", "-m", "700", "-p", &dir], Vec::new())?;
+        // A fresh, unguessable name, made exclusively (`mkdir` fails if it exists) in
+        // the root-only grading root.
+        let tag = random_hex(16).map_err(|source| SandboxError::Io {
+            action: "draw a name for",
+            path: PathBuf::from(GRADE_ROOT),
+            source,
+        })?;
+        let dir = format!("{GRADE_ROOT}/grade-{tag}");
+        let out = self.root_exec(&["mkdir", "-m", "700", "--", &dir], Vec::new())?;
         if out.status != 0 {
             return Err(sandbox_err(ContainerError::Setup(
                 String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -492,11 +638,11 @@ impl Sandbox for ContainerSandbox {
     }
 
     fn exec(&mut self, request: &ExecRequest) -> Result<ExecOutput, SandboxError> {
-        let mut env = self.env.clone();
+        // The request's environment is the whole environment (graders build theirs with
+        // `grading::grader_env`): nothing of the agent's shell (its HOME, PATH, PYTHON*)
+        // is added here.
+        let mut env = Vec::new();
         for (k, v) in &request.env {
-            if k == "PATH" || k == "HOME" {
-                continue; // host paths mean nothing in the container
-            }
             set_env(&mut env, k, v);
         }
         exec::run_collect(
@@ -539,6 +685,83 @@ pub fn remove_container(engine: &Engine, id: &str) -> bool {
     )
 }
 
+/// Runs the set-up script as root; returns the agent's (uid, gid) and whether the image
+/// has `setpriv`. Safe to repeat (after a restart).
+fn set_up(engine: &Engine, id: &str) -> Result<((u32, u32), bool), ContainerError> {
+    let call = exec::ExecCall::root(
+        &["/bin/bash", "-c", scripts::SETUP_SH],
+        Duration::from_secs(60),
+    );
+    let out = exec::run_collect(engine, id, &call)?;
+    if out.status != 0 {
+        return Err(ContainerError::Setup(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut it = text
+        .split_whitespace()
+        .filter_map(|s| s.parse::<u32>().ok());
+    let ids = match (it.next(), it.next()) {
+        (Some(u), Some(g)) => (u, g),
+        _ => {
+            return Err(ContainerError::Setup(format!(
+                "unexpected set-up output: {text}"
+            )))
+        }
+    };
+    Ok((ids, it.next() == Some(1)))
+}
+
+/// Kills every process of `uid` in the container but `keep` (0: none), and with
+/// `daemons` stray root daemons too, from a fresh root exec (never the agent's shell).
+/// When that exec cannot start or cannot finish (a fork bomb holds every pid, or starves
+/// it of CPU), the container is restarted, which ends every process in it, and set up
+/// again. Returns how many kills were sent (0 after a restart).
+pub(crate) fn kill_agent_processes(
+    engine: &Engine,
+    id: &str,
+    uid: u32,
+    keep: u32,
+    daemons: bool,
+) -> Result<usize, ContainerError> {
+    let (uid, keep) = (uid.to_string(), keep.to_string());
+    let argv = [
+        "/bin/bash",
+        "-c",
+        KILL_AGENT_PROCESSES_SH,
+        "mlgym-kill",
+        &uid,
+        &keep,
+        if daemons { "1" } else { "0" },
+    ];
+    let call = exec::ExecCall::root(&argv, exec::KILL_TIMEOUT);
+    match exec::run_collect(engine, id, &call) {
+        Ok(out) if out.status == 0 => {
+            return Ok(String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .parse()
+                .unwrap_or(0))
+        }
+        _ => {}
+    }
+    restart(engine, id)?;
+    Ok(0)
+}
+
+/// Restarts the container at once (every process in it ends) and sets it up again.
+fn restart(engine: &Engine, id: &str) -> Result<(), ContainerError> {
+    let docker = engine.docker.clone();
+    let cid = id.to_string();
+    let opts = RestartContainerOptionsBuilder::default().t(0).build();
+    runtime::block_on(async move { docker.restart_container(&cid, Some(opts)).await })
+        .ok_or(ContainerError::NoRuntime)?
+        .map_err(api("restarting"))?;
+    set_up(engine, id).map(|_| ())
+}
+
 impl Drop for ContainerSandbox {
     fn drop(&mut self) {
         self.stop();
@@ -555,5 +778,41 @@ mod tests {
         set_env(&mut env, "PATH", "/usr/bin");
         set_env(&mut env, "NEW", "a=b");
         assert_eq!(env, ["PATHX=1", "PATH=/usr/bin", "NEW=a=b"]);
+    }
+
+    #[test]
+    fn limits_default_and_overrides_win() {
+        let mut config = ContainerConfig::new(EngineKind::Docker);
+        let l = Limits::of(&config, Some(64 << 30), 16);
+        assert_eq!(
+            (l.memory, l.nano_cpus, l.pids),
+            (DEFAULT_MEMORY, 16_000_000_000, DEFAULT_PIDS)
+        );
+        assert_eq!((l.tmp_size, l.shm_size), (4 << 30, 2 << 30));
+        // A small host: no more memory than it has.
+        assert_eq!(Limits::of(&config, Some(2 << 30), 1).memory, 2 << 30);
+        config.memory_bytes = Some(256 << 20);
+        config.cpus = Some(0.5);
+        config.pids_limit = Some(128);
+        let l = Limits::of(&config, Some(64 << 30), 16);
+        assert_eq!(
+            (l.memory, l.nano_cpus, l.pids),
+            (256 << 20, 500_000_000, 128)
+        );
+        let mut host = HostConfig::default();
+        confined_host_config(&l, &mut host);
+        assert_eq!(host.cap_drop, Some(vec!["ALL".to_string()]));
+        let added = host.cap_add.unwrap_or_default();
+        assert!(!added
+            .iter()
+            .any(|c| c == "MKNOD" || c == "FSETID" || c.starts_with("SYS_")));
+        assert_eq!(
+            host.security_opt,
+            Some(vec!["no-new-privileges".to_string()])
+        );
+        let tmpfs = host.tmpfs.unwrap_or_default();
+        assert!(
+            tmpfs["/tmp"].contains("nosuid,nodev") && tmpfs["/dev/shm"].contains("nosuid,nodev")
+        );
     }
 }

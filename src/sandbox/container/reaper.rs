@@ -92,6 +92,27 @@ fn owner_gone(labels: &HashMap<String, String>) -> bool {
     }
 }
 
+/// The host folder a container's `mlgym.root` label names, if it may be deleted: after
+/// resolving every link and `..`, a real folder (not a link) directly inside our
+/// (resolved) runtime folder `hosts`, named like the folders we create. Labels are only
+/// text; anyone who can start a container can write them.
+pub fn removable_root(label: &Path, hosts: &Path) -> Option<PathBuf> {
+    let hosts = std::fs::canonicalize(hosts).ok()?;
+    let meta = std::fs::symlink_metadata(label).ok()?;
+    if !meta.is_dir() {
+        return None; // a link (to anything) or a file
+    }
+    let real = std::fs::canonicalize(label).ok()?;
+    if real.parent() != Some(hosts.as_path()) {
+        return None;
+    }
+    let name = real.file_name()?.to_str()?;
+    if !name.starts_with("mlgym-") {
+        return None;
+    }
+    Some(real)
+}
+
 /// Removes our containers whose owner process is gone (and their host folders);
 /// returns how many containers.
 pub fn reap(engine: &Engine) -> usize {
@@ -108,7 +129,7 @@ pub fn reap(engine: &Engine) -> usize {
     let Some(Ok(list)) = block_on(async move { docker.list_containers(Some(opts)).await }) else {
         return 0;
     };
-    let tmp = std::env::temp_dir();
+    let hosts = container_hosts_dir();
     let mut removed = 0;
     for c in list {
         let labels = c.labels.unwrap_or_default();
@@ -119,10 +140,11 @@ pub fn reap(engine: &Engine) -> usize {
         if remove_container(engine, &id) {
             removed += 1;
         }
-        if let Some(root) = labels.get("mlgym.root").map(PathBuf::from) {
-            if root.starts_with(&tmp) && root.components().any(|c| c.as_os_str() == "containers") {
-                remove_tree(&root);
-            }
+        if let Some(root) = labels
+            .get("mlgym.root")
+            .and_then(|label| removable_root(Path::new(label), &hosts))
+        {
+            remove_tree(&root);
         }
     }
     removed
@@ -163,5 +185,53 @@ pub fn reap_once(engine: &Engine) {
     if first {
         reap(engine);
         sweep_host_folders();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn only_real_folders_inside_the_runtime_folder_are_removable() {
+        let base = std::env::temp_dir().join(format!(
+            "mlgym-reaper-test-{}-{:08x}",
+            std::process::id(),
+            crate::sys::random::random_u32().unwrap_or(0)
+        ));
+        let hosts = base.join("containers");
+        let ours = hosts.join("mlgym-1-0-abc");
+        let outside = base.join("precious");
+        std::fs::create_dir_all(&ours).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::create_dir_all(hosts.join("other")).unwrap();
+        std::fs::create_dir_all(base.join("containers-evil").join("mlgym-x")).unwrap();
+        symlink(&outside, hosts.join("mlgym-link")).unwrap();
+        assert_eq!(removable_root(&ours, &hosts), Some(ours.clone()));
+        // Through `..`: resolves outside.
+        let dotdot = hosts
+            .join("mlgym-1-0-abc")
+            .join("..")
+            .join("..")
+            .join("precious");
+        assert_eq!(removable_root(&dotdot, &hosts), None);
+        // A link inside the runtime folder to a folder outside it.
+        assert_eq!(removable_root(&hosts.join("mlgym-link"), &hosts), None);
+        // A sibling whose name only starts like ours, the runtime folder itself, a
+        // folder not named like ours, a missing one, anything else outside.
+        let sibling = base.join("containers-evil").join("mlgym-x");
+        assert_eq!(removable_root(&sibling, &hosts), None);
+        assert_eq!(removable_root(&hosts, &hosts), None);
+        assert_eq!(removable_root(&hosts.join("other"), &hosts), None);
+        assert_eq!(removable_root(&hosts.join("mlgym-gone"), &hosts), None);
+        assert_eq!(removable_root(&outside, &hosts), None);
+        assert_eq!(removable_root(Path::new("/"), &hosts), None);
+        // Through a link to the runtime folder: resolves to ours.
+        symlink(&hosts, base.join("hosts-link")).unwrap();
+        let via = base.join("hosts-link").join("mlgym-1-0-abc");
+        assert_eq!(removable_root(&via, &hosts), Some(ours.clone()));
+        crate::sandbox::fs::remove_tree(&base);
+        assert!(!base.exists());
     }
 }

@@ -4,18 +4,18 @@
 //! to its marker.
 
 use super::engine::Engine;
-use super::exec::{create_and_start, run_collect, ExecCall, KILL_TIMEOUT};
+use super::exec::create_and_start;
 use super::fifo::FifoLink;
 use super::runtime::{block_on, spawn};
-use super::{ContainerError, KILL_AGENT_PROCESSES_SH};
+use super::{kill_agent_processes, ContainerError};
 use crate::shell::{ReadResult, ShellTransport};
 use crate::sys::quote::shell_quote;
-use crate::sys::random::random_u32;
 use bollard::container::LogOutput;
 use bollard::exec::StartExecResults;
 use futures_util::StreamExt;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -43,21 +43,38 @@ pub struct ExecShellSpec {
     pub fifo_dir: Option<(PathBuf, String)>,
     /// Where a pre-started shell waits (none without `setpriv`).
     pub standby: Option<StandbySlot>,
+    /// Set when a shell ended without its agent's processes killed yet (shared with the
+    /// sandbox, whose reset kills them as well).
+    pub pending_kill: Arc<AtomicBool>,
 }
 
 /// Where the pre-started shell waits, shared by the sandbox and its shell factories.
 pub type StandbySlot = Arc<StandbyCell>;
 
-/// The standby shell, whether one is being made, and whether a reset is waiting for it.
-#[derive(Debug, Default)]
-pub struct StandbyCell {
-    state: Mutex<StandbyState>,
+/// A pre-started process (the standby shell, or the reset warden), whether one is being
+/// made, and whether a reset is waiting for it.
+#[derive(Debug)]
+pub struct StandbyCell<T = StandbyShell> {
+    state: Mutex<StandbyState<T>>,
     changed: Condvar,
 }
 
-#[derive(Debug, Default)]
-struct StandbyState {
-    shell: Option<StandbyShell>,
+impl<T> Default for StandbyCell<T> {
+    fn default() -> Self {
+        Self {
+            state: Mutex::new(StandbyState {
+                shell: None,
+                filling: false,
+                waiting: false,
+            }),
+            changed: Condvar::new(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct StandbyState<T> {
+    shell: Option<T>,
     filling: bool,
     waiting: bool,
 }
@@ -66,9 +83,9 @@ struct StandbyState {
 /// shell (making one takes about as long, and two at once compete for the engine).
 const STANDBY_WAIT: Duration = Duration::from_millis(400);
 
-impl StandbyCell {
+impl<T> StandbyCell<T> {
     /// The standby, waiting briefly for one that is on its way.
-    fn take(&self) -> Option<StandbyShell> {
+    pub(crate) fn take(&self) -> Option<T> {
         let mut st = self.state.lock().ok()?;
         if st.shell.is_none() && st.filling {
             st.waiting = true;
@@ -87,7 +104,7 @@ impl StandbyCell {
     }
 
     /// Marks a refill as started; false when one already is.
-    fn begin_fill(&self) -> bool {
+    pub(crate) fn begin_fill(&self) -> bool {
         match self.state.lock() {
             Ok(mut st) if !st.filling && st.shell.is_none() => {
                 st.filling = true;
@@ -98,13 +115,13 @@ impl StandbyCell {
     }
 
     /// Sleeps up to `delay`, cut short when a reset waits.
-    fn pause_unless_waited_for(&self, delay: Duration) {
+    pub(crate) fn pause_unless_waited_for(&self, delay: Duration) {
         if let Ok(st) = self.state.lock() {
             let _ = self.changed.wait_timeout_while(st, delay, |st| !st.waiting);
         }
     }
 
-    fn finish_fill(&self, shell: Option<StandbyShell>) {
+    pub(crate) fn finish_fill(&self, shell: Option<T>) {
         if let Ok(mut st) = self.state.lock() {
             st.filling = false;
             if shell.is_some() {
@@ -318,12 +335,13 @@ pub struct ExecShellTransport {
     uid: u32,
 }
 
-/// How long an idle shell gets to kill itself before a root exec does it.
-const TERMINATE_WAIT: Duration = Duration::from_secs(2);
-
 impl ExecShellTransport {
     /// Starts the shell (taking the standby when one waits) and reads its start-up line.
     pub fn spawn(engine: &Engine, spec: &ExecShellSpec) -> std::io::Result<Self> {
+        if spec.pending_kill.swap(false, Ordering::SeqCst) {
+            // What the last shell left running goes before the next shell starts.
+            kill_agent_processes(engine, &spec.container, spec.ids.0, 0, false).map_err(io_err)?;
+        }
         let standby = spec.standby.as_ref().and_then(|slot| slot.take());
         let transport = match standby {
             Some(standby) => {
@@ -399,51 +417,17 @@ impl ExecShellTransport {
         self.pid
     }
 
+    /// Kills the agent's processes (all, or all but this shell) from a fresh root exec.
     fn kill_agent_processes(&self, keep_shell: bool) -> Result<usize, ContainerError> {
         let keep = if keep_shell { self.pid } else { 0 };
-        let (uid, keep) = (self.uid.to_string(), keep.to_string());
-        let argv = [
-            "/bin/bash",
-            "-c",
-            KILL_AGENT_PROCESSES_SH,
-            "mlgym-kill",
-            &uid,
-            &keep,
-        ];
-        let out = run_collect(
+        // The uid set-up read as root, never one the agent's shell reported.
+        kill_agent_processes(
             &self.engine,
             &self.spec.container,
-            &ExecCall::root(&argv, KILL_TIMEOUT),
-        )?;
-        Ok(String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .parse()
-            .unwrap_or(0))
-    }
-
-    /// Reads until `needle` shows up (true) or the deadline or EOF passes (false).
-    fn wait_for(&mut self, needle: &[u8], wait: Duration) -> bool {
-        let deadline = Instant::now() + wait;
-        let mut seen = std::mem::take(&mut self.pending);
-        let mut buf = [0u8; 8192];
-        loop {
-            if seen.windows(needle.len()).any(|w| w == needle) {
-                return true;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            match self.link.read(&mut buf, left) {
-                Ok(ReadResult::Data(n)) => {
-                    let keep = seen.len().saturating_sub(needle.len());
-                    seen.drain(..keep);
-                    seen.extend_from_slice(&buf[..n]);
-                }
-                Ok(ReadResult::Timeout) => continue,
-                _ => return false,
-            }
-        }
+            self.spec.ids.0,
+            keep,
+            false,
+        )
     }
 }
 
@@ -467,21 +451,13 @@ impl ShellTransport for ExecShellTransport {
     }
 
     fn terminate(&mut self) {
-        // An idle shell can kill the agent's processes itself, without an exec: `kill -1`
-        // as the agent reaches every other agent process in the container, then `$$`.
-        // The acknowledgement comes after every SIGKILL was sent, so the next shell
-        // cannot be hit by them; the old shell can then only run `kill $$`.
-        // The agent could print a guessable acknowledgement early; a random one it
-        // cannot (zeros only if the OS has no randomness, then the exec path still runs
-        // whenever the shell does not answer).
-        let ack = format!("__mlgym_killed_{:08x}", random_u32().unwrap_or(0));
-        let line = format!("\nkill -9 -1; echo {ack}; kill -9 $$\n");
-        let done = self.link.write_all(line.as_bytes()).is_ok()
-            && self.wait_for(ack.as_bytes(), TERMINATE_WAIT);
+        // Never by typing into the shell: the agent owns its builtins and functions
+        // (`kill`, `builtin`, `command` can all be shadowed). Root kills every process
+        // of the agent, this shell included, until none is left: before the next shell
+        // starts (a fresh root exec), or at the reset that follows (the warden), or by
+        // removing the container; nothing else runs in between.
         self.link.close_input();
-        if !done {
-            let _ = self.kill_agent_processes(false);
-        }
+        self.spec.pending_kill.store(true, Ordering::SeqCst);
     }
 
     fn exit_status(&mut self) -> Option<i32> {

@@ -350,7 +350,7 @@ impl Sandbox for LocalSandbox {
         }
         // The env has ended the previous episode's shell (and with it the whole
         // sandbox) before this runs; nothing here follows a link the agent planted.
-        refill_dir(&self.workspace, entries, |_, _| {})?;
+        refill_dir(&self.workspace, entries, &|_| None)?;
         for dir in [self.root.join("home"), self.run_dir.clone()] {
             fresh_dir(&dir)?;
         }
