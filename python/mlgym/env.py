@@ -42,6 +42,9 @@ class MLGymEnv(gym.Env[str, str]):
     interface commands (``open``, ``edit``, ``validate``, ``submit``, ...).
     ``reward`` is ``"final"``, ``"improvement"`` or ``"raw"``; for a callable, use
     :func:`mlgym.make` (it adds :class:`mlgym.wrappers.InfoReward`).
+    ``grading_key`` keys the opponents' randomness (default: a secret drawn per env);
+    envs given the same key and seed grade against the same draws. Never show it to the
+    agent (docs/security.md).
     """
 
     metadata = {"render_modes": ["ansi"]}
@@ -71,6 +74,7 @@ class MLGymEnv(gym.Env[str, str]):
         gpus: int | Sequence[int | str] | None = None,
         gpu_wait: float | None = None,
         isolation: str = DEFAULTS["isolation"],
+        grading_key: str | None = None,
         render_mode: str | None = None,
     ) -> None:
         if callable(reward):
@@ -108,6 +112,7 @@ class MLGymEnv(gym.Env[str, str]):
             gpu_ids=gpu_ids,
             gpu_wait=gpu_wait,
             isolation=str(isolation),
+            grading_key=grading_key,
         )
         self.render_mode = render_mode
         limit = observation_limit + _CAP_MARGIN if observation_limit else _UNBOUNDED

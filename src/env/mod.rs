@@ -179,12 +179,15 @@ impl Env {
             .as_ref()
             .map_or_else(Vec::new, |l| l.ids().to_vec());
         let process_env = options.resolved_process_env(&|k| std::env::var(k).ok(), &gpus);
-        let grading_key = os_random(|| {
-            crate::sys::random::random_hex_from(
-                std::path::Path::new(crate::sys::random::OS_RANDOM_SOURCE),
-                GRADING_KEY_BYTES,
-            )
-        })?;
+        let grading_key = match &options.grading_key {
+            Some(key) => key.clone(),
+            None => os_random(|| {
+                crate::sys::random::random_hex_from(
+                    std::path::Path::new(crate::sys::random::OS_RANDOM_SOURCE),
+                    GRADING_KEY_BYTES,
+                )
+            })?,
+        };
         Ok(Self {
             options,
             task,

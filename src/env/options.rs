@@ -63,6 +63,10 @@ pub struct EnvOptions {
     pub gpu_wait: Option<Duration>,
     /// Local backend: a bubblewrap sandbox (default) or none (unsafe for training).
     pub isolation: Isolation,
+    /// The secret that keys opponents' randomness; `None` draws one per env. Give the
+    /// same key to several envs to grade them against the same opponents' draws (e.g.
+    /// comparing backends); never show it to the agent.
+    pub grading_key: Option<String>,
 }
 
 impl EnvOptions {
@@ -87,6 +91,7 @@ impl EnvOptions {
             gpus: GpuRequest::Count(0),
             gpu_wait: None,
             isolation: Isolation::Sandbox,
+            grading_key: None,
         }
     }
 
@@ -113,6 +118,17 @@ impl EnvOptions {
         }
         if self.container.is_some() && self.workspace.is_some() {
             return Err(invalid("workspace= is only for backend='local'"));
+        }
+        if let Some(key) = &self.grading_key {
+            let ok = (1..=200).contains(&key.len())
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b));
+            if !ok {
+                return Err(invalid(
+                    "grading_key must be 1 to 200 characters of letters, digits and _.:-",
+                ));
+            }
         }
         if self.container.is_some() && self.isolation == Isolation::None {
             return Err(invalid(

@@ -52,7 +52,7 @@ impl PyEnv {
         host_python=None, workspace=None, short_timeout=None, long_timeout=None,
         no_output_timeout=None, backend="local".to_string(), image=None, network=None,
         memory=None, cpus=None, pids_limit=None, gpu_count=None, gpu_ids=None, gpu_wait=None,
-        isolation="sandbox"
+        isolation="sandbox", grading_key=None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -81,6 +81,7 @@ impl PyEnv {
         gpu_ids: Option<Vec<String>>,
         gpu_wait: Option<f64>,
         isolation: &str,
+        grading_key: Option<String>,
     ) -> PyResult<Self> {
         let mut options = EnvOptions::new(task);
         options.container = ContainerRequest {
@@ -118,6 +119,7 @@ impl PyEnv {
                  sandbox, unsafe for training)"
             ))
         })?;
+        options.grading_key = grading_key;
         let sandboxes = crate::env::HostSandboxes::for_options(&options);
         sandboxes.check_available().map_err(to_py)?;
         let sandboxes = Box::new(sandboxes);

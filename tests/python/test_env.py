@@ -235,3 +235,19 @@ def test_close_leaves_no_process(fixture_root):
     env.close()
     time.sleep(0.2)
     assert new_descendants(before) == set()
+
+
+def test_a_grading_key_makes_opponents_reproducible_across_envs():
+    def validated(key: str | None) -> float:
+        env = mlgym.make("battleOfSexes", grading_key=key)
+        try:
+            env.reset(seed=5)
+            return env.step("validate")[4]["metrics"]["Score"]
+        finally:
+            env.close()
+
+    first, again, other = validated("k1"), validated("k1"), validated("k2")
+    assert first == again
+    assert first != other  # another key, other draws (a tie over 100,000 rounds is ~0)
+    with pytest.raises(mlgym.InvalidArgumentError, match="grading_key"):
+        mlgym.make("battleOfSexes", grading_key="not a key!")
