@@ -229,7 +229,7 @@ const RESERVED_SHELL_VARS: [&str; 9] = [
 
 /// An `env_vars` entry: a shell name (`[A-Za-z_][A-Za-z0-9_]*`) that the runtime does not
 /// own, and a value without NUL bytes (values are single-quoted for bash).
-fn check_shell_var(name: &str, value: &str) -> Result<(), EnvError> {
+pub(crate) fn check_shell_var(name: &str, value: &str) -> Result<(), EnvError> {
     let mut chars = name.chars();
     let valid = chars
         .next()

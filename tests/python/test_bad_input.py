@@ -120,3 +120,9 @@ def test_huge_and_nul_actions_do_not_break_the_env(fixture_root):
     assert obs == ""
     assert env.step("echo ok")[0] == "ok"
     env.close()
+
+
+def test_session_env_names_are_validated(tmp_path):
+    with pytest.raises(mlgym.InvalidArgumentError, match="env_vars"):
+        mlgym.Session(tmp_path / "ws", env={"X=1; touch pwned": "1"})
+    assert not list(tmp_path.rglob("pwned"))
