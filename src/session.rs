@@ -29,6 +29,9 @@ pub struct Session {
 impl Session {
     /// Starts the shell in the workspace.
     pub fn start(config: SessionConfig) -> Result<Self, EnvError> {
+        for (name, value) in &config.shell_vars {
+            crate::env::options::check_shell_var(name, value)?;
+        }
         let sandbox = LocalSandbox::create(LocalSandboxConfig {
             workspace: Some(config.workspace),
             env: config.process_env,

@@ -6,6 +6,7 @@ process environment) live in the Rust core; this module adapts it to Gymnasium.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -16,7 +17,7 @@ import gymnasium as gym
 from mlgym import _core
 from mlgym._paths import config_roots
 from mlgym.containers import CONTAINER_BACKENDS, install_cleanup_hooks
-from mlgym.errors import InvalidArgumentError
+from mlgym.errors import InvalidActionError, InvalidArgumentError
 from mlgym.spaces import UnicodeText
 from mlgym.wrappers import InfoReward, RewardFn
 
@@ -87,10 +88,28 @@ class MLGymEnv(gym.Env[str, str]):
         if backend in CONTAINER_BACKENDS:
             install_cleanup_hooks()
         gpu_count, gpu_ids = _gpu_request(gpus)
+        max_steps = _int_arg("max_steps", max_steps, 1, _U32_MAX)
+        if observation_limit is not None:
+            observation_limit = _int_arg("observation_limit", observation_limit, 1, _UNBOUNDED)
+        if pids_limit is not None:
+            pids_limit = _int_arg("pids_limit", pids_limit, 1, _I64_MAX)
+        if gpu_count is not None:
+            gpu_count = _int_arg("gpus", gpu_count, 0, _I64_MAX)
+        for name, value in (
+            ("short_timeout", short_timeout),
+            ("long_timeout", long_timeout),
+            ("no_output_timeout", no_output_timeout),
+            ("cpus", cpus),
+            ("gpu_wait", gpu_wait),
+        ):
+            if value is not None:
+                _float_arg(name, value, allow_zero=name == "gpu_wait")
+        if not isinstance(task, (str, os.PathLike)):
+            raise InvalidArgumentError(f"task must be a task id or a path, got {task!r}")
         self._core = _core.Env(
             os.fspath(task),
             config_roots=[str(p) for p in config_roots(config_root)],
-            max_steps=int(max_steps),
+            max_steps=max_steps,
             reward_mode=str(reward),
             failure_reward=float(failure_reward),
             observation_limit=observation_limit,
@@ -179,16 +198,38 @@ class MLGymEnv(gym.Env[str, str]):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[str, dict[str, Any]]:
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 1 << 64
+        ):
+            raise InvalidArgumentError(
+                f"seed must be None or an integer in [0, 2**64), got {seed!r}"
+            )
+        if options is not None and not isinstance(options, Mapping):
+            raise InvalidArgumentError(f"options must be a dict or None, got {options!r}")
         super().reset(seed=seed)
-        if seed is not None and seed < 0:
-            raise InvalidArgumentError("seed must be a non-negative integer")
         obs, info = self._core.reset(seed)
         self._last_observation = obs
         return obs, info
 
     def step(self, action: str) -> tuple[str, SupportsFloat, bool, bool, dict[str, Any]]:
+        """Runs one action (a ``str``).
+
+        An action that is not a ``str``, or that holds a lone surrogate (``"\\udc80"``,
+        which no UTF-8 text can carry), raises :class:`mlgym.InvalidActionError` (a
+        ``TypeError`` and a ``ValueError``) without taking a step: nothing reaches the
+        shell, the step count is unchanged and the env stays usable. Actions are not
+        re-encoded behind the agent's back (``surrogateescape`` would send bytes the
+        agent never wrote).
+        """
         if not isinstance(action, str):
-            raise TypeError(f"action must be a str, got {type(action).__name__}")
+            raise InvalidActionError(f"action must be a str, got {type(action).__name__}")
+        try:
+            action.encode("utf-8")
+        except UnicodeEncodeError as err:
+            raise InvalidActionError(
+                f"action holds a lone surrogate at index {err.start} ({action[err.start]!a}); "
+                "actions must be valid Unicode text"
+            ) from None
         obs, reward, terminated, truncated, info = self._core.step(action)
         self._last_observation = obs
         return obs, reward, terminated, truncated, info
@@ -208,6 +249,33 @@ class MLGymEnv(gym.Env[str, str]):
             self.close()
         except Exception:  # noqa: BLE001 - interpreter shutdown
             pass
+
+
+_U32_MAX = (1 << 32) - 1
+_I64_MAX = (1 << 63) - 1
+
+
+def _int_arg(name: str, value: Any, low: int, high: int) -> int:
+    """``value`` as an int in ``[low, high]``, else :class:`InvalidArgumentError`."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgumentError(f"{name} must be an integer, got {value!r}")
+    if not low <= value <= high:
+        raise InvalidArgumentError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _float_arg(name: str, value: Any, *, allow_zero: bool = False) -> float:
+    """``value`` as a finite positive float (or zero), else :class:`InvalidArgumentError`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidArgumentError(f"{name} must be a number, got {value!r}")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise InvalidArgumentError(f"{name} is too large: {value}") from None
+    if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
+        kind = "a non-negative" if allow_zero else "a positive"
+        raise InvalidArgumentError(f"{name} must be {kind} finite number, got {value!r}")
+    return number
 
 
 def _gpu_request(

@@ -32,6 +32,13 @@ class InvalidArgumentError(MLGymError, ValueError):
     __module__ = "mlgym"
 
 
+class InvalidActionError(InvalidArgumentError, TypeError):
+    """An action ``env.step`` cannot take: not a ``str``, or text with a lone surrogate.
+    No step is taken and the env stays usable."""
+
+    __module__ = "mlgym"
+
+
 # --------------------------------------------------------------------------- agent
 
 
@@ -135,6 +142,7 @@ __all__ = [
     "ExportError",
     "FormatError",
     "GpuUnavailableError",
+    "InvalidActionError",
     "InvalidArgumentError",
     "MLGymError",
     "ModelRuntimeError",

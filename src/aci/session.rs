@@ -176,7 +176,12 @@ impl AciSession {
             )),
             None => {}
         }
-        if let Some(status) = outcome.shell_restarted {
+        if let Some(reason) = &outcome.restart_reason {
+            observation.push_str(&format!(
+                "\nTHE SHELL WAS RESTARTED in {} because it could no longer run commands ({reason}); exported variables and the open file were restored.",
+                outcome.state.working_dir
+            ));
+        } else if let Some(status) = outcome.shell_restarted {
             observation.push_str(&format!(
                 "\nTHE SHELL EXITED (status {status}) AND WAS RESTARTED in {}; exported variables and the open file were restored.",
                 outcome.state.working_dir

@@ -116,6 +116,17 @@ impl EnvOptions {
                 }
             }
         }
+        for (name, value) in &self.shell_vars {
+            check_shell_var(name, value)?;
+        }
+        for (name, value) in &self.process_env {
+            if name.is_empty() || name.contains(['=', '\0']) || value.contains('\0') {
+                return Err(invalid(format!(
+                    "process_env: {name:?} is not a valid environment variable (no '=' or NUL \
+                     in the name, no NUL in the value)"
+                )));
+            }
+        }
         if self.container.is_some() && self.workspace.is_some() {
             return Err(invalid("workspace= is only for backend='local'"));
         }
@@ -235,6 +246,45 @@ pub fn local_process_env(
     env
 }
 
+/// Variables of bash that cannot or must not be assigned from `env_vars`.
+const RESERVED_SHELL_VARS: [&str; 9] = [
+    "BASHOPTS",
+    "BASH_VERSINFO",
+    "EUID",
+    "PPID",
+    "SHELLOPTS",
+    "UID",
+    "POSIXLY_CORRECT",
+    "LAST_ACTION",
+    "IFS",
+];
+
+/// An `env_vars` entry: a shell name (`[A-Za-z_][A-Za-z0-9_]*`) that the runtime does not
+/// own, and a value without NUL bytes (values are single-quoted for bash).
+pub(crate) fn check_shell_var(name: &str, value: &str) -> Result<(), EnvError> {
+    let mut chars = name.chars();
+    let valid = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Err(invalid(format!(
+            "env_vars: {name:?} is not a shell variable name ([A-Za-z_][A-Za-z0-9_]*)"
+        )));
+    }
+    if name.to_ascii_lowercase().starts_with("__mlgym") || RESERVED_SHELL_VARS.contains(&name) {
+        return Err(invalid(format!(
+            "env_vars: {name} is reserved for the shell or mlgym's runtime"
+        )));
+    }
+    if value.contains('\0') {
+        return Err(invalid(format!(
+            "env_vars: the value of {name} contains a NUL byte"
+        )));
+    }
+    Ok(())
+}
+
 fn invalid(msg: impl Into<String>) -> EnvError {
     EnvError::InvalidArgument(msg.into())
 }
@@ -293,6 +343,37 @@ impl ContainerRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn env_var_names_are_shell_names_the_runtime_does_not_own() {
+        for bad in [
+            "X=1; touch f",
+            "1X",
+            "",
+            "A-B",
+            "__mlgym_cmd",
+            "__MLGYM_STATE_FILE",
+            "PPID",
+        ] {
+            let mut o = EnvOptions::new("t");
+            o.shell_vars = vec![(bad.into(), "v".into())];
+            assert!(
+                matches!(o.validate(), Err(EnvError::InvalidArgument(_))),
+                "{bad:?}"
+            );
+        }
+        let mut o = EnvOptions::new("t");
+        o.shell_vars = vec![
+            ("WINDOW".into(), "10".into()),
+            ("_x1".into(), "a'b; c".into()),
+        ];
+        assert!(o.validate().is_ok());
+        o.shell_vars = vec![("X".into(), "a\0b".into())];
+        assert!(o.validate().is_err());
+        let mut o = EnvOptions::new("t");
+        o.process_env.insert("A=B".into(), "v".into());
+        assert!(o.validate().is_err());
+    }
 
     fn host(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
         move |k| {

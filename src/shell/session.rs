@@ -54,6 +54,10 @@ pub struct CommandOutcome {
     pub timed_out: Option<TimeoutKind>,
     /// Set when the shell died during the command and a new one was started.
     pub shell_restarted: Option<i32>,
+    /// Set when the shell was alive but the runtime found it unusable after the command
+    /// (a descriptor or resource limit too low, a runtime variable made read-only, ...):
+    /// what was wrong. A new shell was started; `shell_restarted` is set too.
+    pub restart_reason: Option<String>,
     /// Wall time of the round trip.
     pub elapsed: Duration,
 }
@@ -173,7 +177,10 @@ impl ShellSession {
             shell_quote(&self.factory.runtime_path())
         ));
         if restore {
-            script.push_str("source \"$__MLGYM_STATE_FILE\" >/dev/null 2>&1\n");
+            // The runtime drops read-only attributes from the saved state.
+            script.push_str(
+                "__mlgym_load_state \"$__MLGYM_STATE_FILE\"; eval \"$__mlgym_r\" >/dev/null 2>&1\n",
+            );
         }
         script.push_str(&format!("cd {} 2>/dev/null\n", shell_quote(cwd)));
         script.push_str(&self.after_runtime);
@@ -235,7 +242,8 @@ impl ShellSession {
         self.seq += 1;
         let seq = self.seq;
         let delim = format!("__MLGYM_{}_{seq}", self.nonce);
-        let head = format!("__mlgym_pre {seq} <<'{delim}'\n{action}\n{delim}\n");
+        // The backslashes keep the agent's aliases off the protocol's own words.
+        let head = format!("\\__mlgym_pre {seq} <<'{delim}'\n{action}\n{delim}\n");
         let head_lines = head.bytes().filter(|b| *b == b'\n').count() as u64;
         let eval_line_unpadded = self.lines_sent + head_lines + 1;
         let pad = match (&self.model, model_lines) {
@@ -246,7 +254,7 @@ impl ShellSession {
         bytes.extend(std::iter::repeat_n(b'\n', pad as usize));
         bytes.extend_from_slice(
             format!(
-                "eval \"$__mlgym_cmd\" </dev/null; __mlgym_post {} {seq} $?\n",
+                "\\eval \"$__mlgym_cmd\" </dev/null; \\__mlgym_post {} {seq} $?\n",
                 self.nonce
             )
             .as_bytes(),
@@ -255,6 +263,11 @@ impl ShellSession {
         if let Err(err) = self.send(&bytes) {
             // The shell is gone before we could even write: restart and report.
             let status = self.transport.exit_status();
+            if !model_lines {
+                return Err(ShellError::Startup(format!(
+                    "could not send to the shell: {err}"
+                )));
+            }
             self.respawn()?;
             if model_lines {
                 self.note_shell_step(action, false);
@@ -265,6 +278,7 @@ impl ShellSession {
                 state: self.state.clone(),
                 timed_out: None,
                 shell_restarted: Some(status.unwrap_or(-1)),
+                restart_reason: None,
                 elapsed: start.elapsed(),
             });
         }
@@ -284,6 +298,13 @@ impl ShellSession {
                 if kill_deadline.is_some() {
                     // The marker never came after the kill: the shell itself is stuck.
                     self.transport.terminate();
+                    if !model_lines {
+                        // A shell that cannot start is not retried (a respawn would
+                        // run this same start-up again, for ever).
+                        return Err(ShellError::Startup(
+                            String::from_utf8_lossy(&out.into_bytes()).into_owned(),
+                        ));
+                    }
                     self.respawn()?;
                     break;
                 }
@@ -308,6 +329,11 @@ impl ShellSession {
                     let status = status
                         .or_else(|| self.transport.exit_status())
                         .unwrap_or(-1);
+                    if !model_lines {
+                        return Err(ShellError::Startup(
+                            String::from_utf8_lossy(&out.into_bytes()).into_owned(),
+                        ));
+                    }
                     self.respawn()?;
                     if model_lines {
                         self.note_shell_step(action, true);
@@ -319,6 +345,7 @@ impl ShellSession {
                         state: self.state.clone(),
                         timed_out,
                         shell_restarted: Some(status),
+                        restart_reason: None,
                         elapsed: start.elapsed(),
                     });
                 }
@@ -330,15 +357,23 @@ impl ShellSession {
                         let raw = out.into_bytes();
                         let ran = done.ran;
                         self.state = done.state.clone();
+                        let mut shell_restarted = None;
+                        if model_lines && done.broken.is_some() {
+                            // Alive but unusable: a fresh shell, the state restored.
+                            self.transport.terminate();
+                            shell_restarted = Some(self.transport.exit_status().unwrap_or(-1));
+                            self.respawn()?;
+                        }
                         if model_lines {
                             self.note_shell_step(action, ran);
                         }
                         return Ok(CommandOutcome {
                             raw,
                             exit_code: Some(done.code),
-                            state: done.state,
+                            state: self.state.clone(),
                             timed_out,
-                            shell_restarted: None,
+                            shell_restarted,
+                            restart_reason: done.broken,
                             elapsed: start.elapsed(),
                         });
                     }
@@ -355,6 +390,7 @@ impl ShellSession {
             state: self.state.clone(),
             timed_out,
             shell_restarted: Some(-1),
+            restart_reason: None,
             elapsed: start.elapsed(),
         })
     }
@@ -392,6 +428,7 @@ fn try_finish(out: &mut OutputBuffer, marker: &[u8], scan_len: usize) -> Option<
     } else {
         open_file
     };
+    let broken = parts.next().filter(|b| !b.is_empty()).map(str::to_string);
     Some(Finished {
         code,
         ran,
@@ -399,6 +436,7 @@ fn try_finish(out: &mut OutputBuffer, marker: &[u8], scan_len: usize) -> Option<
             open_file,
             working_dir,
         },
+        broken,
     })
 }
 
@@ -406,6 +444,8 @@ struct Finished {
     code: i32,
     ran: bool,
     state: ShellState,
+    /// What the runtime found unusable in the shell after the command.
+    broken: Option<String>,
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -480,8 +520,19 @@ mod tests {
         assert_eq!((done.code, done.ran), (2, false));
         assert_eq!(done.state.open_file, "/w/f.py");
         // A marker of another step (or nonce) is output, not a trailer.
+        assert_eq!(done.broken, None);
         let mut other = OutputBuffer::new();
         other.push(b"\x1eMLGYM:n:2:0\x1f/w\x1f\x1e\n");
         assert!(try_finish(&mut other, marker, 128).is_none());
+    }
+
+    #[test]
+    fn a_fourth_field_says_what_is_broken() {
+        let marker = b"\x1eMLGYM:n:3:";
+        let mut out = OutputBuffer::new();
+        out.push(b"\x1eMLGYM:n:3:0\x1f/w\x1f\x1ftoo few descriptors\x1e\n");
+        let done = try_finish(&mut out, marker, 128).expect("complete marker");
+        assert_eq!(done.broken.as_deref(), Some("too few descriptors"));
+        assert_eq!(done.state.open_file, "n/a");
     }
 }

@@ -30,8 +30,31 @@ fn yaml_error(path: &Path, err: &serde_yaml::Error) -> TaskError {
         path: path.to_path_buf(),
         line,
         column,
-        message: err.to_string(),
+        message: without_quoted_text(&err.to_string()),
     }
+}
+
+/// serde's message with each double-quoted value shortened to `"..."`: a file that is
+/// not a task config (`/etc/passwd`) must not have its contents echoed in an error.
+fn without_quoted_text(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut chars = message.chars();
+    while let Some(c) = chars.next() {
+        if c != '"' {
+            out.push(c);
+            continue;
+        }
+        out.push_str("\"...\"");
+        let mut escaped = false;
+        for c in chars.by_ref() {
+            match (escaped, c) {
+                (false, '\\') => escaped = true,
+                (false, '"') => break,
+                _ => escaped = false,
+            }
+        }
+    }
+    out
 }
 
 fn read(path: &Path) -> Result<String, TaskError> {
@@ -98,13 +121,22 @@ impl TaskRegistry {
         seen.into_iter().collect()
     }
 
-    /// Loads a task by id, or by a path to its YAML (anything ending in `.yaml`/`.yml`
-    /// or containing a `/`).
+    /// Loads a task by id, or by a path to its YAML (it must end in `.yaml`/`.yml`). An
+    /// id has no path separators and no `..`; anything else is not found without being
+    /// read.
     pub fn load(&self, id_or_path: &str) -> Result<LoadedTask, TaskError> {
-        let looks_like_path = id_or_path.ends_with(".yaml")
-            || id_or_path.ends_with(".yml")
-            || id_or_path.contains('/');
-        if looks_like_path {
+        let is_yaml = id_or_path.ends_with(".yaml") || id_or_path.ends_with(".yml");
+        let has_separator =
+            id_or_path.contains('/') || id_or_path.contains('\\') || id_or_path.contains("..");
+        if has_separator && !is_yaml || id_or_path.contains('\0') || id_or_path.is_empty() {
+            // Neither an id nor an explicit task YAML: nothing is read.
+            return Err(TaskError::NotFound {
+                id: id_or_path.to_string(),
+                suggestions: Vec::new(),
+                roots: self.roots.clone(),
+            });
+        }
+        if is_yaml {
             let mut candidates = vec![PathBuf::from(id_or_path)];
             for root in &self.roots {
                 candidates.push(root.join("configs").join(id_or_path));
@@ -196,6 +228,27 @@ pub fn load_yaml(path: &Path, root: Option<&Path>) -> Result<LoadedTask, TaskErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_must_be_explicit_yaml_and_errors_do_not_echo_contents() {
+        let reg = TaskRegistry::new(Vec::new());
+        for id in ["../../etc/passwd", "/etc/passwd", "a/b", "..", "", "x\0y"] {
+            assert!(
+                matches!(reg.load(id), Err(TaskError::NotFound { .. })),
+                "{id:?}"
+            );
+        }
+        let dir = std::env::temp_dir().join(format!("mlgym-reg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("secret.yaml");
+        std::fs::write(&file, "root:x:0:0:secret-text\n").unwrap();
+        let err = reg.load(file.to_str().unwrap()).unwrap_err().to_string();
+        assert!(!err.contains("secret-text"), "{err}");
+        std::fs::write(&file, "\"secret-text\"\n").unwrap();
+        let err = reg.load(file.to_str().unwrap()).unwrap_err().to_string();
+        assert!(!err.contains("secret-text"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn edit_distance_works() {

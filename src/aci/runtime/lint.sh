@@ -109,3 +109,9 @@ __mlgym_lint_after() {
     done
     __mlgym_r=$out
 }
+
+# ---------------------------------------------------------------------------------------
+# Last: the step protocol's functions cannot be redefined by the agent's commands.
+# ---------------------------------------------------------------------------------------
+readonly -f __mlgym_pre __mlgym_probe __mlgym_pre_eof __mlgym_eof_restore __mlgym_eof_done \
+    __mlgym_guard __mlgym_limits __mlgym_load_state __mlgym_post __mlgym_cat
