@@ -688,10 +688,12 @@ pub fn remove_container(engine: &Engine, id: &str) -> bool {
 /// Runs the set-up script as root; returns the agent's (uid, gid) and whether the image
 /// has `setpriv`. Safe to repeat (after a restart).
 fn set_up(engine: &Engine, id: &str) -> Result<((u32, u32), bool), ContainerError> {
-    let call = exec::ExecCall::root(
-        &["/bin/bash", "-c", scripts::SETUP_SH],
-        Duration::from_secs(60),
-    );
+    let remap = agent_ids_for_host(engine).map(|(u, g)| (u.to_string(), g.to_string()));
+    let mut argv = vec!["/bin/bash", "-c", scripts::SETUP_SH, "setup"];
+    if let Some((u, g)) = &remap {
+        argv.extend([u.as_str(), g.as_str()]);
+    }
+    let call = exec::ExecCall::root(&argv, Duration::from_secs(60));
     let out = exec::run_collect(engine, id, &call)?;
     if out.status != 0 {
         return Err(ContainerError::Setup(format!(
@@ -713,6 +715,27 @@ fn set_up(engine: &Engine, id: &str) -> Result<((u32, u32), bool), ContainerErro
         }
     };
     Ok((ids, it.next() == Some(1)))
+}
+
+/// The ids the agent must have in the container so that the host user who runs the env
+/// owns the workspace it writes: `None` when this process is root (it hands files to the
+/// image's agent itself) or the engine is rootless (its user namespace maps the host
+/// user already). A non-root member of a rootful engine's group gets its own ids, so
+/// the host-side restore can still replace what the agent wrote.
+fn agent_ids_for_host(engine: &Engine) -> Option<(u32, u32)> {
+    // SAFETY: geteuid/getegid have no preconditions.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    if uid == 0 {
+        return None;
+    }
+    let docker = engine.docker.clone();
+    let info = runtime::block_on(async move { docker.info().await })?.ok()?;
+    let rootless = info
+        .security_options
+        .unwrap_or_default()
+        .iter()
+        .any(|o| o.contains("rootless"));
+    (!rootless).then_some((uid, gid))
 }
 
 /// Kills every process of `uid` in the container but `keep` (0: none), and with

@@ -65,6 +65,14 @@ pids=$(tree "$1"); kill -KILL $pids 2>/dev/null; true"#;
 /// root-only `/var/lib/mlgym`, the shell's state folder on tmpfs; prints the agent's uid
 /// and gid and whether `setpriv` exists (1 or 0).
 pub const SETUP_SH: &str = r#"set -e
+# $1 $2: the host user's ids, when the agent must take them (see agent_ids_for_host).
+if [[ -n ${1-} && $(id -u agent) != "$1" ]]; then
+  # (No usermod in a minimal image: the two files are edited in place.)
+  old_u=$(id -u agent) old_g=$(id -g agent)
+  sed -i "s/^agent:\([^:]*\):$old_u:$old_g:/agent:\1:$1:$2:/" /etc/passwd
+  sed -i "s/^agent:\([^:]*\):$old_g:/agent:\1:$2:/" /etc/group
+  chown -R "$1:$2" /home/agent 2>/dev/null || true
+fi
 mkdir -p /run/mlgym-grade && chown root:root /run/mlgym-grade && chmod 700 /run/mlgym-grade
 mkdir -p /var/lib/mlgym && chown root:root /var/lib/mlgym && chmod 700 /var/lib/mlgym
 # Only once: after a restart the agent's home is no longer the image's.

@@ -150,6 +150,12 @@ impl View {
                 "--new-session",
             ],
         );
+        // The fresh /tmp comes before the binds: a Python environment that lives under
+        // the host's /tmp (a venv made there) is bound on top of it, not hidden by it.
+        push(&mut a, &["--proc", "/proc", "--dev", "/dev"]);
+        let size = self.tmp_bytes.to_string();
+        push(&mut a, &["--size", &size, "--tmpfs", "/tmp"]);
+        push(&mut a, &["--size", &size, "--tmpfs", "/dev/shm"]);
         let mut bound: Vec<PathBuf> = Vec::new();
         for root in SYSTEM_ROOTS {
             let path = Path::new(root);
@@ -186,10 +192,6 @@ impl View {
             a.push(path_str(&self.etc.join(name)));
             a.push(format!("/etc/{name}"));
         }
-        push(&mut a, &["--proc", "/proc", "--dev", "/dev"]);
-        let size = self.tmp_bytes.to_string();
-        push(&mut a, &["--size", &size, "--tmpfs", "/tmp"]);
-        push(&mut a, &["--size", &size, "--tmpfs", "/dev/shm"]);
         a.push("--ro-bind".into());
         a.push(path_str(&self.runtime));
         a.push(RUNTIME_DIR.into());
