@@ -25,10 +25,10 @@ def engine_required(engine: str) -> bool:
     return value == "required"
 
 
-def engine_cli(engine: str, *args: str) -> subprocess.CompletedProcess:
+def engine_cli(engine: str, *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
     if shutil.which(engine) is None:
         pytest.fail(f"{engine} CLI missing")
-    return subprocess.run([engine, *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([engine, *args], capture_output=True, text=True, timeout=timeout)
 
 
 _checked: dict[str, str | None] = {}

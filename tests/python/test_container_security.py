@@ -11,58 +11,25 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import stat
 import subprocess
 from pathlib import Path
 
 import mlgym
 import pytest
-from mlgym import _core
+from engines import ENGINES, IMAGE, engine_cli, require_backend
 
-IMAGE = os.environ.get("MLGYM_IMAGE", "mlgym-agent:latest")
 WS = "/home/agent/workspace"
 # CHOWN DAC_OVERRIDE FOWNER KILL SETGID SETUID: bits 0, 1, 3, 5, 6, 7.
 ROOT_CAPS = (1 << 0) | (1 << 1) | (1 << 3) | (1 << 5) | (1 << 6) | (1 << 7)
 
 
-def _required(engine: str) -> bool:
-    var = "MLGYM_TEST_PODMAN" if engine == "podman" else "MLGYM_TEST_DOCKER"
-    value = os.environ.get(var) or os.environ.get("MLGYM_TEST_DOCKER")
-    return value == "required"
+_cli = engine_cli
 
 
-def _cli(engine: str, *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
-    if shutil.which(engine) is None:
-        pytest.fail(f"{engine} CLI missing")
-    return subprocess.run([engine, *args], capture_output=True, text=True, timeout=timeout)
-
-
-_checked: dict[str, str | None] = {}
-
-
-def _engine_problem(engine: str) -> str | None:
-    if engine not in _checked:
-        try:
-            _core.reap_containers(engine)
-            images = _cli(engine, "image", "inspect", IMAGE)
-            _checked[engine] = (
-                None if images.returncode == 0 else f"image {IMAGE} missing in {engine}"
-            )
-        except (mlgym.MLGymError, OSError, subprocess.SubprocessError) as err:
-            _checked[engine] = f"{engine} unreachable: {err}"
-    return _checked[engine]
-
-
-@pytest.fixture(params=["docker", "podman"])
+@pytest.fixture(params=list(ENGINES))
 def engine(request) -> str:
-    name = request.param
-    problem = _engine_problem(name)
-    if problem:
-        if _required(name):
-            pytest.fail(problem)
-        pytest.skip(problem)
-    return name
+    return require_backend(request.param)
 
 
 def _make(engine: str, task: str = "battleOfSexes", **kw):

@@ -21,50 +21,18 @@ from pathlib import Path
 import mlgym
 import pytest
 from conftest import QUICK_START, with_flags
+from engines import ENGINES, IMAGE, engine_cli, require_backend
 from mlgym import _core
 
-IMAGE = os.environ.get("MLGYM_IMAGE", "mlgym-agent:latest")
 WS = "/home/agent/workspace"
 
 
-def _required(engine: str) -> bool:
-    var = "MLGYM_TEST_PODMAN" if engine == "podman" else "MLGYM_TEST_DOCKER"
-    value = os.environ.get(var) or os.environ.get("MLGYM_TEST_DOCKER")
-    return value == "required"
+_cli = engine_cli
 
 
-def _cli(engine: str, *args: str) -> subprocess.CompletedProcess:
-    cmd = [engine, *args]
-    if engine == "podman" and shutil.which("podman") is None:
-        pytest.fail("podman CLI missing")
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-
-
-_checked: dict[str, str | None] = {}
-
-
-def _engine_problem(engine: str) -> str | None:
-    if engine not in _checked:
-        try:
-            _core.reap_containers(engine)
-            images = _cli(engine, "image", "inspect", IMAGE)
-            _checked[engine] = (
-                None if images.returncode == 0 else f"image {IMAGE} missing in {engine}"
-            )
-        except (mlgym.MLGymError, OSError, subprocess.SubprocessError) as err:
-            _checked[engine] = f"{engine} unreachable: {err}"
-    return _checked[engine]
-
-
-@pytest.fixture(params=["docker", "podman"])
+@pytest.fixture(params=list(ENGINES))
 def engine(request) -> str:
-    name = request.param
-    problem = _engine_problem(name)
-    if problem:
-        if _required(name):
-            pytest.fail(problem)
-        pytest.skip(problem)
-    return name
+    return require_backend(request.param)
 
 
 def _ours(engine: str, label: str) -> list[str]:
