@@ -39,6 +39,7 @@ impl Session {
             // A tool over a folder the caller chose, not a training env: no sandbox, so
             // observations show the folder's own path (the golden ACI vectors rely on it).
             isolation: crate::sandbox::Isolation::None,
+            gpus: Vec::new(),
         })?;
         let ws = sandbox.workspace();
         let shell = crate::aci::start_shell(sandbox.shell_factory(), &ws, &config.shell_vars)?;

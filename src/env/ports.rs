@@ -101,6 +101,7 @@ impl SandboxFactory for HostSandboxes {
                 env: spec.process_env.clone(),
                 hide_paths: spec.hide_paths.clone(),
                 isolation: self.isolation,
+                gpus: spec.gpus.to_vec(),
             })?));
         };
         Ok(Box::new(ContainerSandbox::create(&container_for(

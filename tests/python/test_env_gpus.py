@@ -57,3 +57,19 @@ def test_runner_slices_become_exclusive_leases():
     finally:
         for env in envs:
             env.close()
+
+
+def test_only_a_local_sandbox_with_gpus_sees_the_gpu_side_of_the_host():
+    """NVIDIA nodes and /sys come with a lease; a sandbox without GPUs has neither."""
+    with_gpu = mlgym.make("battleOfSexes", gpus=1)
+    without = mlgym.make("battleOfSexes")
+    try:
+        with_gpu.reset(seed=0)
+        without.reset(seed=0)
+        probe = "test -d /sys/class && echo sys; ls /dev | grep -c '^nvidia' || true"
+        assert with_gpu.step(probe)[0].splitlines()[0] == "sys"
+        seen = without.step(probe)[0].splitlines()
+        assert seen == ["0"], seen
+    finally:
+        with_gpu.close()
+        without.close()

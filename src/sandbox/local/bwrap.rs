@@ -112,6 +112,27 @@ pub struct View {
     pub hide_paths: Vec<PathBuf>,
     /// Size cap of `/tmp` and `/dev/shm`, in bytes.
     pub tmp_bytes: u64,
+    /// `Some(host NVIDIA device nodes)` when the env leases GPUs: they are passed
+    /// through with a read-only `/sys`. Which GPUs a program uses is then
+    /// `CUDA_VISIBLE_DEVICES`'s job, as on the host: binding only the leased
+    /// `/dev/nvidiaN` would renumber the devices under it.
+    pub gpu_devices: Option<Vec<PathBuf>>,
+}
+
+/// The NVIDIA device nodes in `dev` (`nvidia0`, `nvidiactl`, `nvidia-uvm`, ...), sorted.
+pub fn nvidia_device_nodes(dev: &Path) -> Vec<PathBuf> {
+    let mut nodes: Vec<PathBuf> = std::fs::read_dir(dev)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("nvidia"))
+                .map(|e| e.path())
+                .filter(|p| !p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default();
+    nodes.sort();
+    nodes
 }
 
 fn push(args: &mut Vec<String>, items: &[&str]) {
@@ -156,6 +177,14 @@ impl View {
         let size = self.tmp_bytes.to_string();
         push(&mut a, &["--size", &size, "--tmpfs", "/tmp"]);
         push(&mut a, &["--size", &size, "--tmpfs", "/dev/shm"]);
+        if let Some(nodes) = &self.gpu_devices {
+            for node in nodes {
+                let p = path_str(node);
+                push(&mut a, &["--dev-bind-try", &p, &p]);
+            }
+            // NVML reads the devices' PCI details there.
+            push(&mut a, &["--ro-bind-try", "/sys", "/sys"]);
+        }
         let mut bound: Vec<PathBuf> = Vec::new();
         for root in SYSTEM_ROOTS {
             let path = Path::new(root);
@@ -399,6 +428,59 @@ mod tests {
     use super::*;
 
     #[test]
+    fn leased_gpus_bring_the_nvidia_nodes_and_nothing_else() {
+        let dev = std::env::temp_dir().join(format!("mlgym-dev-test-{}", std::process::id()));
+        std::fs::create_dir_all(dev.join("nvidia-caps")).unwrap();
+        for name in [
+            "nvidia0",
+            "nvidia1",
+            "nvidiactl",
+            "nvidia-uvm",
+            "null",
+            "sda",
+        ] {
+            std::fs::write(dev.join(name), b"").unwrap();
+        }
+        let nodes = nvidia_device_nodes(&dev);
+        let names: Vec<String> = nodes
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["nvidia-uvm", "nvidia0", "nvidia1", "nvidiactl"]);
+        std::fs::remove_dir_all(&dev).unwrap();
+        let mut view = View {
+            bwrap: "/usr/bin/bwrap".into(),
+            workspace: "/h/ws".into(),
+            home: "/h/home".into(),
+            etc: "/h/etc".into(),
+            runtime: "/h/rt".into(),
+            state: None,
+            ro_paths: Vec::new(),
+            hide_paths: Vec::new(),
+            tmp_bytes: DEFAULT_TMP_BYTES,
+            gpu_devices: None,
+        };
+        let plain = view.args(false).join(" ");
+        assert!(
+            !plain.contains("--dev-bind") && !plain.contains("/sys"),
+            "{plain}"
+        );
+        view.gpu_devices = Some(vec!["/dev/nvidia0".into(), "/dev/nvidiactl".into()]);
+        let gpu = view.args(false).join(" ");
+        assert!(
+            gpu.contains("--dev-bind-try /dev/nvidia0 /dev/nvidia0"),
+            "{gpu}"
+        );
+        assert!(
+            gpu.contains("--dev-bind-try /dev/nvidiactl /dev/nvidiactl"),
+            "{gpu}"
+        );
+        assert!(gpu.contains("--ro-bind-try /sys /sys"), "{gpu}");
+        // After the fresh /dev, or the minimal /dev would cover them.
+        assert!(gpu.find("--dev /dev").unwrap() < gpu.find("/dev/nvidia0").unwrap());
+    }
+
+    #[test]
     fn prefixes_skip_shallow_folders() {
         assert!(python_prefixes("/usr/bin:/bin", &[]).is_empty());
         assert!(python_prefixes("relative/bin", &["python3"]).is_empty());
@@ -421,6 +503,7 @@ mod tests {
                 "/elsewhere/tasks".into(),
             ],
             tmp_bytes: DEFAULT_TMP_BYTES,
+            gpu_devices: None,
         };
         let args = view.args(true);
         let rw: Vec<(&str, &str)> = args

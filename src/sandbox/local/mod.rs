@@ -65,6 +65,9 @@ pub struct LocalSandboxConfig {
     pub hide_paths: Vec<PathBuf>,
     /// Sandbox or not.
     pub isolation: Isolation,
+    /// GPUs leased to the env: when there are any, the sandbox gets the host's NVIDIA
+    /// device nodes (and `/sys`, read-only) so CUDA enumerates devices as on the host.
+    pub gpus: Vec<String>,
 }
 
 /// A local episode: `<tmp>/mlgym-<uid>/episodes/<id>/` (mode 0700) holding
@@ -212,6 +215,8 @@ impl LocalSandbox {
                 ro_paths,
                 hide_paths: hide_paths.clone(),
                 tmp_bytes: bwrap::DEFAULT_TMP_BYTES,
+                gpu_devices: (!config.gpus.is_empty())
+                    .then(|| bwrap::nvidia_device_nodes(Path::new("/dev"))),
             }
         });
         // The shell's per-step state (re-sourced by a respawned shell) lives in the
