@@ -85,12 +85,12 @@ pub fn descendants(root: i32) -> Vec<i32> {
     found
 }
 
-/// Kills every descendant of `root` (and `root` itself when `include_root`), repeating
-/// until none is left, since a dying child may fork. Returns how many were signalled.
-pub fn kill_tree(root: i32, include_root: bool) -> usize {
+/// SIGKILLs whatever `victims` lists, again and again (a dying process may fork) until
+/// it lists nothing, for at most 20 rounds. Returns how many signals were sent.
+pub fn kill_until_gone(mut victims: impl FnMut() -> Vec<i32>) -> usize {
     let mut total = 0;
     for _ in 0..20 {
-        let pids = descendants(root);
+        let pids = victims();
         if pids.is_empty() {
             break;
         }
@@ -103,6 +103,13 @@ pub fn kill_tree(root: i32, include_root: bool) -> usize {
         total += pids.len();
         std::thread::sleep(Duration::from_millis(2));
     }
+    total
+}
+
+/// Kills every descendant of `root` (and `root` itself when `include_root`), repeating
+/// until none is left, since a dying child may fork. Returns how many were signalled.
+pub fn kill_tree(root: i32, include_root: bool) -> usize {
+    let total = kill_until_gone(|| descendants(root));
     if include_root {
         // SAFETY: as above.
         unsafe {

@@ -135,6 +135,21 @@ pub fn nvidia_device_nodes(dev: &Path) -> Vec<PathBuf> {
     nodes
 }
 
+/// Who the agent is: uid/gid [`AGENT_ID`] in a user namespace of its own, which may not
+/// make further user namespaces (less kernel surface, and no nested PID namespace that
+/// could hide processes from `kill_descendants`).
+fn identity_args() -> [String; 6] {
+    let id = AGENT_ID.to_string();
+    [
+        "--unshare-user".into(),
+        "--disable-userns".into(),
+        "--uid".into(),
+        id.clone(),
+        "--gid".into(),
+        id,
+    ]
+}
+
 fn push(args: &mut Vec<String>, items: &[&str]) {
     args.extend(items.iter().map(|s| (*s).to_string()));
 }
@@ -148,17 +163,10 @@ impl View {
     /// `with_state` binds the shell's state folder (the shell's sandbox, not a worker's).
     pub fn args(&self, with_state: bool) -> Vec<String> {
         let mut a = vec![path_str(&self.bwrap)];
+        a.extend(identity_args());
         push(
             &mut a,
             &[
-                "--unshare-user",
-                // No user namespaces inside: less kernel surface, and no nested PID
-                // namespace that could hide processes from `kill_descendants`.
-                "--disable-userns",
-                "--uid",
-                "1000",
-                "--gid",
-                "1000",
                 "--unshare-pid",
                 "--unshare-ipc",
                 "--unshare-uts",
@@ -368,13 +376,8 @@ fn probe() -> Result<PathBuf, String> {
     let mut cmd = Command::new(&bwrap);
     // The options the sandbox relies on that older bubblewraps lack (`--disable-userns`
     // and `--size` need 0.8), so that an old one fails here, with the fix, not at reset.
+    cmd.args(identity_args());
     cmd.args([
-        "--unshare-user",
-        "--disable-userns",
-        "--uid",
-        "1000",
-        "--gid",
-        "1000",
         "--unshare-pid",
         "--unshare-net",
         "--die-with-parent",

@@ -4,7 +4,7 @@
 use crate::shell::{ReadResult, ShellTransport};
 use crate::sys::poll::poll_read;
 use crate::sys::proc::{
-    alive, child_ns_pid, descendants, exit_code, kill_tree, kill_tree_and_group,
+    alive, child_ns_pid, descendants, exit_code, kill_tree, kill_tree_and_group, kill_until_gone,
 };
 use std::fs::File;
 use std::io::Write;
@@ -136,27 +136,13 @@ impl ProcessTransport {
     /// (bash), from the host: orphans, `setsid` and double-forked processes included,
     /// since all of them live in the sandbox's PID namespace under its PID 1.
     fn kill_sandbox_descendants(&mut self) -> usize {
-        let mut total = 0;
-        for _ in 0..20 {
-            let victims: Vec<i32> = self
-                .sandbox_processes()
+        kill_until_gone(|| {
+            self.sandbox_processes()
                 .into_iter()
                 .filter(|(_, inner)| !matches!(inner, Some(1) | Some(2)))
                 .map(|(pid, _)| pid)
-                .collect();
-            if victims.is_empty() {
-                break;
-            }
-            for pid in &victims {
-                // SAFETY: sending a signal has no memory-safety preconditions.
-                unsafe {
-                    libc::kill(*pid, libc::SIGKILL);
-                }
-            }
-            total += victims.len();
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        total
+                .collect()
+        })
     }
 
     /// Kills the sandbox from outside: SIGKILL to its PID 1 makes the kernel kill every
